@@ -1,0 +1,45 @@
+# Finds LibTorch for both builds (CMakeLists.txt, and the probe behind binding.gyp), in this order:
+#   1. LIBTORCH (the root of an unpacked LibTorch, CPU or CUDA) or Torch_DIR;
+#   2. a Python that can `import torch` ($ENV{PYTHON}, else python3): torch.utils.cmake_prefix_path;
+#   3. the system install (Debian/Ubuntu libtorch-dev).
+# Defines the usual TORCH_* variables plus NEURAL_STYLE_TORCH_LINK_FILES: the shared libraries
+# (as generator expressions) an addon links, and NEURAL_STYLE_TORCH_HAS_CUDA.
+
+if(DEFINED ENV{LIBTORCH})
+  list(PREPEND CMAKE_PREFIX_PATH "$ENV{LIBTORCH}")
+elseif(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
+  if(DEFINED ENV{PYTHON})
+    set(_ns_python "$ENV{PYTHON}")
+  else()
+    find_program(_ns_python NAMES python3 python)
+  endif()
+  if(_ns_python)
+    execute_process(
+      COMMAND "${_ns_python}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+      OUTPUT_VARIABLE _ns_python_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+      RESULT_VARIABLE _ns_python_status ERROR_QUIET)
+    if(_ns_python_status EQUAL 0 AND IS_DIRECTORY "${_ns_python_prefix}/Torch")
+      list(PREPEND CMAKE_PREFIX_PATH "${_ns_python_prefix}")
+    endif()
+  endif()
+endif()
+
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  message(FATAL_ERROR
+    "LibTorch was not found. Install it with `sudo apt-get install libtorch-dev` "
+    "(Debian/Ubuntu), or set LIBTORCH to the root of an unpacked LibTorch, or Torch_DIR to "
+    "its share/cmake/Torch folder.")
+endif()
+message(STATUS "LibTorch: ${Torch_DIR}")
+
+set(NEURAL_STYLE_TORCH_LINK_FILES "")
+set(NEURAL_STYLE_TORCH_HAS_CUDA OFF)
+foreach(_ns_lib torch torch_cpu c10 torch_cuda c10_cuda)
+  if(TARGET ${_ns_lib})
+    list(APPEND NEURAL_STYLE_TORCH_LINK_FILES "$<TARGET_FILE:${_ns_lib}>")
+    if(_ns_lib MATCHES "cuda")
+      set(NEURAL_STYLE_TORCH_HAS_CUDA ON)
+    endif()
+  endif()
+endforeach()

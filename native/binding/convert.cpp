@@ -1,0 +1,191 @@
+#include "convert.h"
+
+namespace neural_style::binding {
+namespace {
+
+// The TypeScript layer validates every option first; these checks only keep a direct caller
+// of the addon from reading garbage.
+Napi::Value field(const Napi::Object& object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (value.IsUndefined()) {
+    throw Napi::TypeError::New(object.Env(), std::string("Missing option ") + name);
+  }
+  return value;
+}
+
+double number(const Napi::Object& object, const char* name) {
+  Napi::Value value = field(object, name);
+  if (!value.IsNumber()) {
+    throw Napi::TypeError::New(object.Env(), std::string("Expected a number for ") + name);
+  }
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+int integer(const Napi::Object& object, const char* name) {
+  return static_cast<int>(number(object, name));
+}
+
+std::string string(const Napi::Object& object, const char* name) {
+  Napi::Value value = field(object, name);
+  if (!value.IsString()) {
+    throw Napi::TypeError::New(object.Env(), std::string("Expected a string for ") + name);
+  }
+  return value.As<Napi::String>().Utf8Value();
+}
+
+Napi::Array array(const Napi::Object& object, const char* name) {
+  Napi::Value value = field(object, name);
+  if (!value.IsArray()) {
+    throw Napi::TypeError::New(object.Env(), std::string("Expected an array for ") + name);
+  }
+  return value.As<Napi::Array>();
+}
+
+std::vector<std::string> strings(const Napi::Object& object, const char* name) {
+  Napi::Array values = array(object, name);
+  std::vector<std::string> result;
+  for (uint32_t i = 0; i < values.Length(); ++i) {
+    result.push_back(values.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return result;
+}
+
+std::vector<double> numbers(const Napi::Object& object, const char* name) {
+  Napi::Array values = array(object, name);
+  std::vector<double> result;
+  for (uint32_t i = 0; i < values.Length(); ++i) {
+    result.push_back(values.Get(i).As<Napi::Number>().DoubleValue());
+  }
+  return result;
+}
+
+RgbImage toRgb(const Napi::Object& image) {
+  RgbImage result{integer(image, "width"), integer(image, "height"), {}};
+  Napi::Value data = field(image, "data");
+  if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), "Expected a Buffer for image data");
+  auto buffer = data.As<Napi::Buffer<uint8_t>>();
+  if (buffer.Length() != static_cast<size_t>(result.width) * result.height * 3) {
+    throw Napi::RangeError::New(image.Env(), "Image data does not hold width * height * 3 bytes");
+  }
+  result.pixels.assign(buffer.Data(), buffer.Data() + buffer.Length());
+  return result;
+}
+
+PlanarImage toPlanar(const Napi::Object& image) {
+  PlanarImage result{integer(image, "width"), integer(image, "height"), {}};
+  Napi::Value data = field(image, "data");
+  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(image.Env(), "Expected a Float32Array for planar image data");
+  }
+  auto values = data.As<Napi::Float32Array>();
+  if (values.ElementLength() != static_cast<size_t>(result.width) * result.height * 3) {
+    throw Napi::RangeError::New(image.Env(), "Planar image data does not hold 3 * height * width values");
+  }
+  result.values.assign(values.Data(), values.Data() + values.ElementLength());
+  return result;
+}
+
+ModelOptions toModelOptions(const Napi::Object& options) {
+  ModelOptions model;
+  model.path = string(options, "model");
+  model.randomWeights = model.path == "random";
+  model.randomSeed = static_cast<uint64_t>(number(options, "modelSeed"));
+  Napi::Value preprocess = options.Get("preprocess");
+  model.preprocess = preprocess.IsString() ? preprocess.As<Napi::String>().Utf8Value() : "";
+  model.pooling = string(options, "pooling");
+  return model;
+}
+
+LossOptions toLossOptions(const Napi::Object& options) {
+  LossOptions losses;
+  losses.contentLayers = strings(options, "contentLayers");
+  losses.styleLayers = strings(options, "styleLayers");
+  losses.contentWeight = number(options, "contentWeight");
+  losses.styleWeight = number(options, "styleWeight");
+  losses.tvWeight = number(options, "tvWeight");
+  losses.styleBlendWeights = numbers(options, "styleBlendWeights");
+  return losses;
+}
+
+}  // namespace
+
+StylizeOptions toStylizeOptions(const Napi::Object& options) {
+  StylizeOptions result;
+  result.model = toModelOptions(options);
+  result.losses = toLossOptions(options);
+  result.content = toRgb(field(options, "content").As<Napi::Object>());
+  Napi::Array styles = array(options, "styles");
+  for (uint32_t i = 0; i < styles.Length(); ++i) {
+    result.styles.push_back(toRgb(styles.Get(i).As<Napi::Object>()));
+  }
+  result.iterations = integer(options, "iterations");
+  result.optimizer = string(options, "optimizer");
+  result.learningRate = number(options, "learningRate");
+  result.lbfgsHistory = integer(options, "lbfgsHistory");
+  result.init = string(options, "init");
+  result.seed = static_cast<uint64_t>(number(options, "seed"));
+  result.device = string(options, "device");
+  result.threads = integer(options, "threads");
+  result.progressInterval = integer(options, "progressInterval");
+  result.previewInterval = integer(options, "previewInterval");
+  return result;
+}
+
+EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
+  EvaluateOptions result;
+  result.model = toModelOptions(options);
+  result.losses = toLossOptions(options);
+  result.content = toPlanar(field(options, "content").As<Napi::Object>());
+  Napi::Array styles = array(options, "styles");
+  for (uint32_t i = 0; i < styles.Length(); ++i) {
+    result.styles.push_back(toPlanar(styles.Get(i).As<Napi::Object>()));
+  }
+  result.image = toPlanar(field(options, "image").As<Napi::Object>());
+  result.threads = integer(options, "threads");
+  return result;
+}
+
+Napi::Object fromLosses(Napi::Env env, const Losses& losses) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("loss", losses.total);
+  object.Set("content", losses.content);
+  object.Set("style", losses.style);
+  object.Set("tv", losses.tv);
+  return object;
+}
+
+Napi::Object fromRgb(Napi::Env env, const RgbImage& image) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("width", image.width);
+  object.Set("height", image.height);
+  object.Set("data", Napi::Buffer<uint8_t>::Copy(env, image.pixels.data(), image.pixels.size()));
+  return object;
+}
+
+Napi::Object fromProgress(Napi::Env env, const Progress& progress) {
+  Napi::Object object = fromLosses(env, progress.losses);
+  object.Set("iteration", progress.iteration);
+  object.Set("elapsedMs", progress.elapsedMs);
+  if (progress.preview) object.Set("preview", fromRgb(env, *progress.preview));
+  return object;
+}
+
+Napi::Object fromResult(Napi::Env env, const StylizeResult& result) {
+  Napi::Object object = fromLosses(env, result.losses);
+  object.Set("image", fromRgb(env, result.image));
+  object.Set("iterations", result.iterations);
+  object.Set("elapsedMs", result.elapsedMs);
+  object.Set("device", result.device);
+  return object;
+}
+
+Napi::Object fromEvaluation(Napi::Env env, const Evaluation& evaluation) {
+  Napi::Object object = fromLosses(env, evaluation.losses);
+  const auto& values = evaluation.gradient.values;
+  auto gradient = Napi::Float32Array::New(env, values.size());
+  std::copy(values.begin(), values.end(), gradient.Data());
+  object.Set("gradient", gradient);
+  return object;
+}
+
+}  // namespace neural_style::binding

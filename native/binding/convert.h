@@ -1,0 +1,20 @@
+// Conversions between JavaScript values and the engine's plain structs, on the JS thread.
+#pragma once
+
+#include <napi.h>
+
+#include "../engine/engine.h"
+
+namespace neural_style::binding {
+
+StylizeOptions toStylizeOptions(const Napi::Object& options);
+EvaluateOptions toEvaluateOptions(const Napi::Object& options);
+
+Napi::Object fromLosses(Napi::Env env, const Losses& losses);
+// Copies into a Node-owned Buffer: Electron refuses external memory.
+Napi::Object fromRgb(Napi::Env env, const RgbImage& image);
+Napi::Object fromProgress(Napi::Env env, const Progress& progress);
+Napi::Object fromResult(Napi::Env env, const StylizeResult& result);
+Napi::Object fromEvaluation(Napi::Env env, const Evaluation& evaluation);
+
+}  // namespace neural_style::binding

@@ -1,0 +1,122 @@
+// The style-transfer engine's public face. Plain C++ only: the binding layer includes this
+// header without pulling in LibTorch, so only the engine's own sources pay for torch headers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace neural_style {
+
+// An RGB image, row-major, interleaved channels, one byte per channel.
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;  // width * height * 3
+};
+
+// A float image in 0..1, planar: 3 planes of height * width (the layout of a CHW tensor).
+struct PlanarImage {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;  // 3 * height * width
+};
+
+struct ModelOptions {
+  std::string path;             // TorchScript file; ignored when randomWeights is set
+  bool randomWeights = false;   // build a VGG-19 with seeded random weights instead
+  uint64_t randomSeed = 0;
+  std::string preprocess;       // "torchvision", "caffe", or "" to use the model's metadata
+  std::string pooling = "avg";  // "avg" or "max"
+};
+
+struct LossOptions {
+  std::vector<std::string> contentLayers{"relu4_2"};
+  std::vector<std::string> styleLayers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+  double contentWeight = 5;
+  double styleWeight = 100;
+  double tvWeight = 1e-3;
+  std::vector<double> styleBlendWeights;  // one per style image; empty means equal
+};
+
+struct StylizeOptions {
+  ModelOptions model;
+  LossOptions losses;
+  RgbImage content;
+  std::vector<RgbImage> styles;
+  int iterations = 1000;
+  std::string optimizer = "lbfgs";  // "lbfgs" or "adam"
+  double learningRate = 10;         // Adam's step size (L-BFGS takes unit steps)
+  int lbfgsHistory = 100;
+  std::string init = "random";      // "random" or "image"
+  uint64_t seed = 0;
+  std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"
+  int threads = 0;                  // 0: all cores
+  int progressInterval = 1;
+  int previewInterval = 0;          // 0: no previews
+};
+
+struct Losses {
+  double total = 0;
+  double content = 0;
+  double style = 0;
+  double tv = 0;
+};
+
+struct Progress {
+  int iteration = 0;
+  Losses losses;
+  double elapsedMs = 0;
+  std::optional<RgbImage> preview;
+};
+
+struct StylizeResult {
+  RgbImage image;
+  Losses losses;
+  int iterations = 0;
+  double elapsedMs = 0;
+  std::string device;
+};
+
+// Thrown when the caller's cancellation flag was seen set.
+struct Cancelled : std::runtime_error {
+  Cancelled() : std::runtime_error("The operation was aborted") {}
+};
+
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// Runs the whole optimisation. Errors (torch's included) surface as std::runtime_error with a
+// message fit for users; a set `cancelled` flag ends the run with Cancelled within one iteration.
+StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onProgress,
+                      const std::atomic<bool>& cancelled);
+
+// One evaluation of the objective at `image` (0..1 RGB), for checking the engine against a
+// reference: the losses and the gradient of the total loss with respect to `image`.
+struct Evaluation {
+  Losses losses;
+  PlanarImage gradient;
+};
+
+struct EvaluateOptions {
+  ModelOptions model;
+  LossOptions losses;
+  PlanarImage content;
+  std::vector<PlanarImage> styles;
+  PlanarImage image;
+  int threads = 0;
+};
+
+Evaluation evaluate(const EvaluateOptions& options);
+
+struct RuntimeInfo {
+  std::string torchVersion;
+  int cudaDevices = 0;
+};
+
+RuntimeInfo runtimeInfo();
+
+}  // namespace neural_style

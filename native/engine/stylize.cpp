@@ -1,0 +1,242 @@
+// The optimisation of Gatys et al.: find the image whose VGG activations match the content
+// image's at the content layers and whose Gram matrices match the style images' at the style
+// layers, smoothed by total variation.
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <numeric>
+#include <thread>
+
+#include "engine.h"
+#include "losses.h"
+#include "vgg.h"
+
+namespace neural_style {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+torch::Device resolveDevice(const std::string& requested) {
+  if (requested == "cpu") return torch::kCPU;
+  if (requested == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  if (!torch::cuda::is_available()) {
+    throw std::runtime_error("Device " + requested +
+                             " was requested, but CUDA is not available: this LibTorch has no "
+                             "CUDA support or no GPU is visible (use device 'cpu' or 'auto')");
+  }
+  torch::Device device(requested);
+  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    throw std::runtime_error("Device " + requested + " does not exist: " +
+                             std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+  }
+  return device;
+}
+
+std::string describe(const torch::Device& device) {
+  if (device.is_cuda()) return "cuda:" + std::to_string(device.has_index() ? device.index() : 0);
+  return "cpu";
+}
+
+// Grad mode and the OpenMP thread count belong to the calling thread: set them for this run.
+void prepareThread(int threads) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(threads > 0 ? threads : static_cast<int>(cores));
+}
+
+torch::Tensor fromRgb(const RgbImage& image, const torch::Device& device) {
+  auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                                {image.height, image.width, 3}, torch::kUInt8);
+  return bytes.permute({2, 0, 1}).unsqueeze(0).to(device, torch::kFloat).div(255);
+}
+
+torch::Tensor fromPlanar(const PlanarImage& image, const torch::Device& device) {
+  return torch::from_blob(const_cast<float*>(image.values.data()),
+                          {1, 3, image.height, image.width}, torch::kFloat)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+RgbImage toRgb(const torch::Tensor& rgb) {
+  auto bytes = rgb.detach().squeeze(0).clamp(0, 1).mul(255).round().to(torch::kUInt8)
+                   .permute({1, 2, 0}).contiguous().cpu();
+  RgbImage image{static_cast<int>(bytes.size(1)), static_cast<int>(bytes.size(0)), {}};
+  image.pixels.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
+  return image;
+}
+
+struct Terms {
+  torch::Tensor total;
+  Losses values;
+};
+
+class Objective {
+ public:
+  // Computes the content activations and the blended style Gram matrices once.
+  Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
+            const std::vector<torch::Tensor>& styles)
+      : vgg_(vgg), options_(options) {
+    if (!options.styleBlendWeights.empty() && options.styleBlendWeights.size() != styles.size()) {
+      throw std::runtime_error("styleBlendWeights has " +
+                               std::to_string(options.styleBlendWeights.size()) +
+                               " entries for " + std::to_string(styles.size()) + " style images");
+    }
+    std::vector<double> blend = options.styleBlendWeights;
+    if (blend.empty()) blend.assign(styles.size(), 1.0);
+    const double blendSum = std::accumulate(blend.begin(), blend.end(), 0.0);
+
+    torch::NoGradGuard noGrad;
+    auto contentFeatures = vgg.features(content, options.contentLayers);
+    for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
+    for (size_t i = 0; i < styles.size(); ++i) {
+      auto styleFeatures = vgg.features(styles[i], options.styleLayers);
+      for (size_t j = 0; j < options.styleLayers.size(); ++j) {
+        auto gram = losses::gram(styleFeatures[options.styleLayers[j]]) * (blend[i] / blendSum);
+        if (i == 0) {
+          styleTargets_.push_back(gram);
+        } else {
+          styleTargets_[j] += gram;
+        }
+      }
+    }
+    layers_ = options.contentLayers;
+    layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
+  }
+
+  Terms operator()(const torch::Tensor& image) const {
+    auto features = vgg_.features(image, layers_);
+    auto content = torch::zeros({}, image.options());
+    for (size_t i = 0; i < contentTargets_.size(); ++i) {
+      content = content + losses::content(features[options_.contentLayers[i]], contentTargets_[i]);
+    }
+    auto style = torch::zeros({}, image.options());
+    for (size_t i = 0; i < styleTargets_.size(); ++i) {
+      style = style + losses::style(features[options_.styleLayers[i]], styleTargets_[i]);
+    }
+    content = content * options_.contentWeight;
+    style = style * options_.styleWeight;
+    auto tv = losses::totalVariation(image) * options_.tvWeight;
+    Terms terms{content + style + tv, {}};
+    terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(),
+                    tv.item<double>()};
+    return terms;
+  }
+
+ private:
+  const Vgg& vgg_;
+  const LossOptions& options_;
+  std::vector<std::string> layers_;
+  std::vector<torch::Tensor> contentTargets_;
+  std::vector<torch::Tensor> styleTargets_;
+};
+
+// torch reports its own errors with a C++ backtrace appended: keep the message only.
+template <typename Work>
+auto withReadableErrors(Work work) {
+  try {
+    return work();
+  } catch (const c10::Error& error) {
+    throw std::runtime_error(error.what_without_backtrace());
+  }
+}
+
+}  // namespace
+
+StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onProgress,
+                      const std::atomic<bool>& cancelled) {
+  return withReadableErrors([&] {
+    const auto start = Clock::now();
+    const auto elapsedMs = [&] {
+      return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    };
+    prepareThread(options.threads);
+    torch::AutoGradMode gradients(true);
+    const torch::Device device = resolveDevice(options.device);
+
+    const Vgg vgg(options.model, device);
+    const auto content = vgg.preprocess(fromRgb(options.content, device));
+    std::vector<torch::Tensor> styles;
+    for (const auto& style : options.styles) styles.push_back(vgg.preprocess(fromRgb(style, device)));
+    const Objective objective(vgg, options.losses, content, styles);
+    styles.clear();
+
+    torch::Tensor image;
+    if (options.init == "image") {
+      image = content.clone();
+    } else {
+      // Small noise around the mean pixel, as jcjohnson/neural-style starts.
+      auto generator = at::detail::createCPUGenerator(options.seed);
+      image = (torch::randn(content.sizes(), generator) * 0.001).to(device);
+    }
+    image.set_requires_grad(true);
+
+    int iteration = 0;
+    Losses last;
+    // One evaluation of the objective and its gradient: what counts as an iteration.
+    auto evaluateStep = [&]() -> torch::Tensor {
+      if (cancelled.load()) throw Cancelled();
+      torch::AutoGradMode enable(true);
+      if (image.grad().defined()) image.mutable_grad().zero_();
+      Terms terms = objective(image);
+      terms.total.backward();
+      last = terms.values;
+      ++iteration;
+      if (iteration % options.progressInterval == 0 || iteration == options.iterations) {
+        Progress progress{iteration, last, elapsedMs(), std::nullopt};
+        if (options.previewInterval > 0 && iteration % options.previewInterval == 0) {
+          progress.preview = toRgb(vgg.deprocess(image));
+        }
+        onProgress(progress);
+      }
+      return terms.total;
+    };
+
+    if (options.optimizer == "lbfgs") {
+      // No line search and no stopping tolerances: every iteration is one evaluation, and all
+      // of them run, as in jcjohnson/neural-style.
+      torch::optim::LBFGS optimizer({image}, torch::optim::LBFGSOptions(1)
+                                                 .max_iter(options.iterations)
+                                                 .max_eval(options.iterations * 2)
+                                                 .tolerance_grad(-1)
+                                                 .tolerance_change(-1)
+                                                 .history_size(options.lbfgsHistory));
+      optimizer.step(evaluateStep);
+    } else {
+      torch::optim::Adam optimizer({image}, torch::optim::AdamOptions(options.learningRate));
+      while (iteration < options.iterations) {
+        evaluateStep();
+        optimizer.step();
+      }
+    }
+    return StylizeResult{toRgb(vgg.deprocess(image)), last, iteration, elapsedMs(),
+                         describe(device)};
+  });
+}
+
+Evaluation evaluate(const EvaluateOptions& options) {
+  return withReadableErrors([&] {
+    prepareThread(options.threads);
+    torch::AutoGradMode gradients(true);
+    const torch::Device device = torch::kCPU;
+    const Vgg vgg(options.model, device);
+    std::vector<torch::Tensor> styles;
+    for (const auto& style : options.styles) styles.push_back(vgg.preprocess(fromPlanar(style, device)));
+    const Objective objective(vgg, options.losses,
+                              vgg.preprocess(fromPlanar(options.content, device)), styles);
+
+    auto image = fromPlanar(options.image, device).set_requires_grad(true);
+    Terms terms = objective(vgg.preprocess(image));
+    terms.total.backward();
+
+    auto gradient = image.grad().contiguous();
+    Evaluation evaluation{terms.values, {options.image.width, options.image.height, {}}};
+    evaluation.gradient.values.assign(gradient.data_ptr<float>(),
+                                      gradient.data_ptr<float>() + gradient.numel());
+    return evaluation;
+  });
+}
+
+RuntimeInfo runtimeInfo() {
+  return {TORCH_VERSION, torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0};
+}
+
+}  // namespace neural_style

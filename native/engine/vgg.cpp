@@ -1,0 +1,187 @@
+#include "vgg.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <sstream>
+
+namespace neural_style {
+namespace {
+
+// The metadata entry a model file may carry to say how its inputs were normalised.
+constexpr const char* kPreprocessEntry = "neural_style/preprocess";
+
+// VGG-19's convolution widths, block by block; each block ends in a pooling layer.
+const std::vector<std::vector<int64_t>> kVgg19Blocks = {
+    {64, 64}, {128, 128}, {256, 256, 256, 256}, {512, 512, 512, 512}, {512, 512, 512, 512}};
+
+// torchvision normalises RGB in 0..1 with ImageNet statistics; Caffe's VGG takes BGR in 0..255
+// minus the mean pixel.
+const std::vector<double> kImagenetMean = {0.485, 0.456, 0.406};
+const std::vector<double> kImagenetStd = {0.229, 0.224, 0.225};
+const std::vector<double> kCaffeMeanBgr = {103.939, 116.779, 123.68};
+
+torch::Tensor channelVector(const std::vector<double>& values, const torch::Tensor& like) {
+  return torch::tensor(values, like.options()).view({1, 3, 1, 1});
+}
+
+std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
+    : maxPooling_(options.pooling == "max") {
+  if (options.randomWeights) {
+    buildRandom(options.randomSeed);
+  } else {
+    loadTorchScript(options.path);
+  }
+  // The model's own metadata is authoritative; the option serves models without it.
+  if (preprocess_.empty()) {
+    preprocess_ = options.preprocess.empty() ? "torchvision" : options.preprocess;
+  } else if (preprocess_ != "torchvision" && preprocess_ != "caffe") {
+    throw std::runtime_error("Model " + options.path + " names an unknown preprocessing '" +
+                             preprocess_ + "': expected torchvision or caffe");
+  } else if (!options.preprocess.empty() && options.preprocess != preprocess_) {
+    throw std::runtime_error("Model " + options.path + " was exported for " + preprocess_ +
+                             " preprocessing, but preprocess " + options.preprocess +
+                             " was asked for");
+  }
+  for (auto& layer : layers_) {
+    if (layer.kind != Kind::Conv) continue;
+    layer.weight = layer.weight.to(device, torch::kFloat).set_requires_grad(false);
+    layer.bias = layer.bias.to(device, torch::kFloat).set_requires_grad(false);
+  }
+}
+
+void Vgg::loadTorchScript(const std::string& path) {
+  torch::jit::ExtraFilesMap metadata{{kPreprocessEntry, ""}};
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, torch::kCPU, metadata);
+  } catch (const c10::Error& error) {
+    throw std::runtime_error("Could not load model " + path + " as TorchScript: " +
+                             firstLine(error.what_without_backtrace()));
+  }
+  preprocess_ = metadata[kPreprocessEntry];
+
+  // A whole torchvision VGG keeps its convolutional part in `features`.
+  for (const auto& child : module.named_children()) {
+    if (child.name == "features") module = child.value;
+  }
+
+  int block = 1, indexInBlock = 0;
+  auto notVgg = [&](const std::string& why) {
+    return std::runtime_error("Model " + path + " is not a VGG network: " + why);
+  };
+  for (const auto& child : module.named_children()) {
+    const std::string type = child.value.type()->name()->name();
+    Layer layer;
+    if (type == "Conv2d") {
+      layer.kind = Kind::Conv;
+      layer.name = "conv" + std::to_string(block) + "_" + std::to_string(++indexInBlock);
+      layer.weight = child.value.attr("weight").toTensor();
+      auto bias = child.value.attr("bias");
+      layer.bias = bias.isNone() ? torch::zeros({layer.weight.size(0)}) : bias.toTensor();
+      if (layer.weight.dim() != 4 || layer.weight.size(2) != 3 || layer.weight.size(3) != 3) {
+        throw notVgg("layer " + child.name + " is not a 3x3 convolution");
+      }
+    } else if (type == "ReLU") {
+      if (layers_.empty() || layers_.back().kind != Kind::Conv) {
+        throw notVgg("layer " + child.name + " (ReLU) does not follow a convolution");
+      }
+      layer.kind = Kind::Relu;
+      layer.name = "relu" + std::to_string(block) + "_" + std::to_string(indexInBlock);
+    } else if (type == "MaxPool2d" || type == "AvgPool2d") {
+      layer.kind = Kind::Pool;
+      layer.name = "pool" + std::to_string(block++);
+      indexInBlock = 0;
+    } else {
+      throw notVgg("layer " + child.name + " has type " + type +
+                   ", expected only Conv2d, ReLU and MaxPool2d/AvgPool2d");
+    }
+    const bool numbered = child.name.find_first_not_of("0123456789") == std::string::npos;
+    if (!numbered && child.name != layer.name) {
+      throw notVgg("layer " + child.name + " sits where VGG has " + layer.name);
+    }
+    layers_.push_back(std::move(layer));
+  }
+  if (layers_.empty() || layers_.front().kind != Kind::Conv ||
+      layers_.front().weight.size(1) != 3) {
+    throw notVgg("expected it to start with a convolution over 3 colour channels");
+  }
+}
+
+void Vgg::buildRandom(uint64_t seed) {
+  // He initialisation (fan-out), as torchvision initialises VGG, from a private generator so
+  // that the same seed always gives the same network.
+  auto generator = at::detail::createCPUGenerator(seed);
+  int64_t channels = 3;
+  for (size_t block = 0; block < kVgg19Blocks.size(); ++block) {
+    const std::string suffix = std::to_string(block + 1) + "_";
+    for (size_t i = 0; i < kVgg19Blocks[block].size(); ++i) {
+      const int64_t width = kVgg19Blocks[block][i];
+      const double stddev = std::sqrt(2.0 / static_cast<double>(width * 9));
+      Layer conv{"conv" + suffix + std::to_string(i + 1), Kind::Conv,
+                 torch::randn({width, channels, 3, 3}, generator) * stddev, torch::zeros({width})};
+      layers_.push_back(std::move(conv));
+      layers_.push_back({"relu" + suffix + std::to_string(i + 1), Kind::Relu, {}, {}});
+      channels = width;
+    }
+    layers_.push_back({"pool" + std::to_string(block + 1), Kind::Pool, {}, {}});
+  }
+}
+
+size_t Vgg::indexOf(const std::string& name) const {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].name == name) return i;
+  }
+  std::ostringstream message;
+  message << "Layer " << name << " is not in the model; it has";
+  for (const auto& layer : layers_) message << ' ' << layer.name;
+  throw std::runtime_error(message.str());
+}
+
+torch::Tensor Vgg::preprocess(const torch::Tensor& rgb) const {
+  if (preprocess_ == "caffe") {
+    return rgb.flip(1) * 255 - channelVector(kCaffeMeanBgr, rgb);
+  }
+  return (rgb - channelVector(kImagenetMean, rgb)) / channelVector(kImagenetStd, rgb);
+}
+
+torch::Tensor Vgg::deprocess(const torch::Tensor& input) const {
+  if (preprocess_ == "caffe") {
+    return ((input + channelVector(kCaffeMeanBgr, input)) / 255).flip(1);
+  }
+  return input * channelVector(kImagenetStd, input) + channelVector(kImagenetMean, input);
+}
+
+std::map<std::string, torch::Tensor> Vgg::features(
+    const torch::Tensor& x, const std::vector<std::string>& names) const {
+  size_t last = 0;
+  for (const auto& name : names) last = std::max(last, indexOf(name));
+
+  std::map<std::string, torch::Tensor> wanted;
+  torch::Tensor activation = x;
+  for (size_t i = 0; i <= last; ++i) {
+    const Layer& layer = layers_[i];
+    switch (layer.kind) {
+      case Kind::Conv:
+        activation = torch::conv2d(activation, layer.weight, layer.bias, 1, 1);
+        break;
+      case Kind::Relu:
+        activation = torch::relu(activation);
+        break;
+      case Kind::Pool:
+        activation = maxPooling_ ? torch::max_pool2d(activation, 2, 2)
+                                 : torch::avg_pool2d(activation, 2, 2);
+        break;
+    }
+    if (std::find(names.begin(), names.end(), layer.name) != names.end()) {
+      wanted[layer.name] = activation;
+    }
+  }
+  return wanted;
+}
+
+}  // namespace neural_style

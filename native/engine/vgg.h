@@ -1,0 +1,48 @@
+// VGG feature extractor: the convolution weights of a TorchScript VGG, run layer by layer so
+// that pooling can be swapped and the pass can stop at the deepest layer a loss needs.
+#pragma once
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+
+namespace neural_style {
+
+class Vgg {
+ public:
+  // Loads `options.path` (or builds random weights) onto `device`.
+  Vgg(const ModelOptions& options, const torch::Device& device);
+
+  // RGB in 0..1, shape [1, 3, H, W] -> the network's input space, and back.
+  torch::Tensor preprocess(const torch::Tensor& rgb) const;
+  torch::Tensor deprocess(const torch::Tensor& input) const;
+
+  // Activations at `layers` for input `x`, computed up to the deepest of them only.
+  std::map<std::string, torch::Tensor> features(const torch::Tensor& x,
+                                                const std::vector<std::string>& layers) const;
+
+  const std::string& preprocessing() const { return preprocess_; }
+
+ private:
+  enum class Kind { Conv, Relu, Pool };
+  struct Layer {
+    std::string name;
+    Kind kind;
+    torch::Tensor weight, bias;  // convolutions only
+  };
+
+  void loadTorchScript(const std::string& path);
+  void buildRandom(uint64_t seed);
+  size_t indexOf(const std::string& layer) const;
+
+  std::vector<Layer> layers_;
+  std::string preprocess_;
+  bool maxPooling_;
+};
+
+}  // namespace neural_style
