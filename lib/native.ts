@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import type { RgbImage } from './options';
+
+const packageRoot = resolve(__dirname, '..');
+
+/** The options the addon reads: validated, defaulted and decoded by the TypeScript layer. */
+export interface NativeModelOptions {
+  model: string;
+  modelSeed: number;
+  preprocess?: string;
+  pooling: string;
+  contentLayers: string[];
+  styleLayers: string[];
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  styleBlendWeights: number[];
+  threads: number;
+}
+
+export interface NativeStylizeOptions extends NativeModelOptions {
+  content: RgbImage;
+  styles: RgbImage[];
+  iterations: number;
+  optimizer: string;
+  learningRate: number;
+  lbfgsHistory: number;
+  init: string;
+  seed: number;
+  device: string;
+  progressInterval: number;
+  previewInterval: number;
+}
+
+export interface NativeLosses {
+  loss: number;
+  content: number;
+  style: number;
+  tv: number;
+}
+
+export interface NativeProgress extends NativeLosses {
+  iteration: number;
+  elapsedMs: number;
+  preview?: RgbImage;
+}
+
+export interface NativeResult extends NativeLosses {
+  image: RgbImage;
+  iterations: number;
+  elapsedMs: number;
+  device: string;
+}
+
+/** A float image in 0..1, planar (three planes of height * width). */
+export interface PlanarImage {
+  width: number;
+  height: number;
+  data: Float32Array;
+}
+
+export interface NativeEvaluateOptions extends NativeModelOptions {
+  content: PlanarImage;
+  styles: PlanarImage[];
+  image: PlanarImage;
+}
+
+export interface NativeAddon {
+  stylize(options: NativeStylizeOptions, onProgress?: (event: NativeProgress) => void): {
+    promise: Promise<NativeResult>;
+    cancel(): void;
+  };
+  evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
+  runtimeInfo(): { torchVersion: string; cudaDevices: number };
+}
+
+/** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */
+export const addonPath = process.env.NEURAL_STYLE_ADDON
+  ? resolve(process.env.NEURAL_STYLE_ADDON)
+  : resolve(packageRoot, 'build', 'Release', 'neural_style.node');
+
+function loadAddon(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `The neural-style native addon is missing (${addonPath}). Build it with: cd ${packageRoot} && npm run setup`,
+    );
+  }
+  try {
+    return require(addonPath) as NativeAddon;
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/lib(torch|c10)[^:]*\.so/.test(message)) {
+      throw new Error(
+        `The neural-style native addon cannot find LibTorch (${message.split('\n')[0]}). ` +
+          `Install it with: sudo apt-get install libtorch-dev, then rebuild with: cd ${packageRoot} && npm run setup`,
+      );
+    }
+    throw new Error(
+      `The neural-style native addon failed to load (${message.split('\n')[0]}). Rebuild it with: cd ${packageRoot} && npm run setup`,
+    );
+  }
+}
+
+export const addon: NativeAddon = loadAddon();

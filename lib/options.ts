@@ -1,0 +1,285 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+
+/** A file path, or the bytes of an image in any format sharp reads. */
+export type ImageInput = string | Buffer;
+
+/** An 8-bit RGB image, rows top to bottom, channels interleaved. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** width * height * 3 bytes. */
+  data: Buffer;
+}
+
+export interface ProgressEvent {
+  /** Iterations done so far (one iteration is one evaluation of the loss). */
+  iteration: number;
+  /** Iterations the run will do. */
+  iterations: number;
+  /** Total loss: content + style + tv. */
+  loss: number;
+  content: number;
+  style: number;
+  tv: number;
+  elapsedMs: number;
+  /** The current image, on iterations that are multiples of `previewInterval`. */
+  preview?: RgbImage;
+}
+
+export type Optimizer = 'lbfgs' | 'adam';
+export type Init = 'random' | 'image';
+export type Pooling = 'avg' | 'max';
+export type Preprocess = 'torchvision' | 'caffe';
+
+export interface StylizeOptions {
+  /** The image whose content is kept. */
+  content: ImageInput;
+  /** The style image, or several to blend. */
+  style: ImageInput | ImageInput[];
+  /** Relative weight of each style image when blending several; default: equal. */
+  styleBlendWeights?: number[];
+  /** Where to write the result; the format follows the extension. Written atomically. */
+  output?: string;
+  /** Longest side of the result in pixels (style images are scaled to the same); default 512. */
+  imageSize?: number;
+  /** Loss evaluations to run; default 1000. */
+  iterations?: number;
+  /** Default 5. */
+  contentWeight?: number;
+  /** Default 100. */
+  styleWeight?: number;
+  /** Total-variation smoothing weight; default 1e-3. */
+  tvWeight?: number;
+  /** VGG layers whose activations the content loss compares; default ['relu4_2']. */
+  contentLayers?: string[];
+  /** VGG layers whose Gram matrices the style loss compares; default relu1_1 … relu5_1. */
+  styleLayers?: string[];
+  /** Default 'lbfgs'. */
+  optimizer?: Optimizer;
+  /** Adam's step size; default 10. L-BFGS takes unit steps. */
+  learningRate?: number;
+  /** Corrections L-BFGS keeps; default 100. */
+  lbfgsHistory?: number;
+  /** Start from noise ('random') or from the content image ('image'); default 'random'. */
+  init?: Init;
+  /** Seeds the initial noise and the weights of model 'random'; default 0. */
+  seed?: number;
+  /** Pooling between VGG blocks; default 'avg', as Gatys et al. recommend. */
+  pooling?: Pooling;
+  /**
+   * A TorchScript VGG-19 file, or 'random' for untrained weights. Default: the
+   * NEURAL_STYLE_MODEL environment variable, else models/vgg19.pt in the package.
+   */
+  model?: string;
+  /**
+   * How the model expects its input. A model file's own metadata decides when it has any;
+   * otherwise default 'torchvision'.
+   */
+  preprocess?: Preprocess;
+  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; default 'auto'. */
+  device?: string;
+  /** CPU threads; default 0, meaning all cores. */
+  threads?: number;
+  /** Call onProgress every this many iterations; default 1. */
+  progressInterval?: number;
+  /** Attach the current image to progress events every this many iterations; default 0 (never). */
+  previewInterval?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Aborting rejects the promise with an AbortError and stops the native work. */
+  signal?: AbortSignal;
+}
+
+export const defaults = {
+  imageSize: 512,
+  iterations: 1000,
+  contentWeight: 5,
+  styleWeight: 100,
+  tvWeight: 1e-3,
+  contentLayers: ['relu4_2'],
+  styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+  optimizer: 'lbfgs' as Optimizer,
+  learningRate: 10,
+  lbfgsHistory: 100,
+  init: 'random' as Init,
+  seed: 0,
+  pooling: 'avg' as Pooling,
+  device: 'auto',
+  threads: 0,
+  progressInterval: 1,
+  previewInterval: 0,
+} as const;
+
+/** The formats `output` may name, by extension. */
+export const outputFormats: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif'> = {
+  '.png': 'png',
+  '.jpg': 'jpeg',
+  '.jpeg': 'jpeg',
+  '.webp': 'webp',
+  '.tif': 'tiff',
+  '.tiff': 'tiff',
+  '.avif': 'avif',
+};
+
+export interface ResolvedOptions
+  extends Required<Omit<StylizeOptions, 'style' | 'styleBlendWeights' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
+  styles: ImageInput[];
+  styleBlendWeights: number[];
+  output?: string;
+  /** An absolute path, or 'random'. */
+  model: string;
+  preprocess?: Preprocess;
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+function describe(value: unknown): string {
+  const shown = typeof value === 'string' ? `'${value}'` : Buffer.isBuffer(value) ? 'a Buffer' : String(value);
+  return `${shown} of type ${value === null ? 'null' : typeof value}`;
+}
+
+export function invalid(name: string, expected: string, value: unknown): TypeError {
+  return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+}
+
+const isInteger = (value: unknown): value is number => Number.isInteger(value);
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+function positiveInteger(name: string, value: unknown): number {
+  if (!isInteger(value) || value < 1) throw invalid(name, 'a positive integer', value);
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: unknown): number {
+  if (!isInteger(value) || value < 0) throw invalid(name, 'a non-negative integer', value);
+  return value;
+}
+
+function nonNegativeNumber(name: string, value: unknown): number {
+  if (!isNumber(value) || value < 0) throw invalid(name, 'a non-negative number', value);
+  return value;
+}
+
+function positiveNumber(name: string, value: unknown): number {
+  if (!isNumber(value) || value <= 0) throw invalid(name, 'a positive number', value);
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  if (!choices.includes(value as T)) throw invalid(name, `one of ${choices.join(', ')}`, value);
+  return value as T;
+}
+
+function layerList(name: string, value: unknown): string[] {
+  const valid = Array.isArray(value) && value.length > 0 && value.every((layer) => typeof layer === 'string' && /^(conv|relu)\d+_\d+$|^pool\d+$/.test(layer));
+  if (!valid) throw invalid(name, 'a non-empty array of VGG layer names such as relu4_2', value);
+  return value as string[];
+}
+
+function imageInput(name: string, value: unknown): ImageInput {
+  if (Buffer.isBuffer(value)) {
+    if (value.length === 0) throw invalid(name, 'a non-empty Buffer', value);
+    return value;
+  }
+  if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path or a Buffer', value);
+  if (!existsSync(value) || !statSync(value).isFile()) {
+    throw new Error(`${name} file not found: ${value}`);
+  }
+  return value;
+}
+
+/** The model file to use when none is given: the environment's, else the package's own. */
+export const packageModelPath = resolve(__dirname, '..', 'models', 'vgg19.pt');
+
+function modelPath(value: unknown): string {
+  const given = value ?? process.env.NEURAL_STYLE_MODEL;
+  if (given === 'random') return given;
+  if (given === undefined || given === '') {
+    if (existsSync(packageModelPath)) return packageModelPath;
+    throw new Error(
+      `No VGG-19 model was given and none was found at ${packageModelPath}. Pass model (--model, ` +
+        'or the NEURAL_STYLE_MODEL environment variable) the path of a TorchScript VGG-19 ' +
+        '(models/README.md explains how to export one), or model: \'random\' for untrained weights.',
+    );
+  }
+  if (typeof given !== 'string') throw invalid('model', "a TorchScript file path or 'random'", given);
+  if (!existsSync(given) || !statSync(given).isFile()) throw new Error(`model file not found: ${given}`);
+  return resolve(given);
+}
+
+function device(value: unknown): string {
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value)) {
+    throw invalid('device', "one of auto, cpu, cuda, cuda:N", value);
+  }
+  return value;
+}
+
+function output(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw invalid('output', 'a file path', value);
+  const extension = extname(value).toLowerCase();
+  if (!(extension in outputFormats)) {
+    throw invalid('output', `a file path ending in ${Object.keys(outputFormats).join(', ')}`, value);
+  }
+  const directory = dirname(resolve(value));
+  if (!existsSync(directory) || !statSync(directory).isDirectory()) {
+    throw new Error(`output directory does not exist: ${directory}`);
+  }
+  return value;
+}
+
+/** Checks every option and fills in the defaults; throws before any native work is done. */
+export function resolveOptions(options: StylizeOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const known = new Set<string>([...Object.keys(defaults), 'content', 'style', 'styleBlendWeights', 'output', 'model', 'preprocess', 'onProgress', 'signal']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new TypeError(`Unknown option ${key}`);
+  }
+  const o = { ...defaults, ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) } as StylizeOptions & typeof defaults;
+
+  const styleList = Array.isArray(o.style) ? o.style : [o.style];
+  if (styleList.length === 0) throw invalid('style', 'an image or a non-empty array of images', o.style);
+  const styles = styleList.map((style, index) => imageInput(styleList.length > 1 ? `style[${index}]` : 'style', style));
+  const styleBlendWeights = o.styleBlendWeights ?? [];
+  if (
+    !Array.isArray(styleBlendWeights) ||
+    (styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) ||
+    !styleBlendWeights.every((weight) => isNumber(weight) && weight >= 0) ||
+    (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))
+  ) {
+    throw invalid('styleBlendWeights', `an array of ${styles.length} non-negative numbers, not all zero`, styleBlendWeights);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalid('onProgress', 'a function', o.onProgress);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', o.signal);
+  if (o.seed !== undefined && (!isInteger(o.seed) || o.seed < 0 || o.seed > Number.MAX_SAFE_INTEGER)) {
+    throw invalid('seed', 'a non-negative integer', o.seed);
+  }
+
+  return {
+    content: imageInput('content', o.content),
+    styles,
+    styleBlendWeights,
+    output: output(o.output),
+    imageSize: positiveInteger('imageSize', o.imageSize),
+    iterations: positiveInteger('iterations', o.iterations),
+    contentWeight: nonNegativeNumber('contentWeight', o.contentWeight),
+    styleWeight: nonNegativeNumber('styleWeight', o.styleWeight),
+    tvWeight: nonNegativeNumber('tvWeight', o.tvWeight),
+    contentLayers: layerList('contentLayers', o.contentLayers),
+    styleLayers: layerList('styleLayers', o.styleLayers),
+    optimizer: oneOf('optimizer', o.optimizer, ['lbfgs', 'adam'] as const),
+    learningRate: positiveNumber('learningRate', o.learningRate),
+    lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
+    init: oneOf('init', o.init, ['random', 'image'] as const),
+    seed: o.seed,
+    pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
+    model: modelPath(o.model),
+    preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),
+    device: device(o.device),
+    threads: nonNegativeInteger('threads', o.threads),
+    progressInterval: positiveInteger('progressInterval', o.progressInterval),
+    previewInterval: nonNegativeInteger('previewInterval', o.previewInterval),
+    onProgress: o.onProgress,
+    signal: o.signal,
+  };
+}
