@@ -47,7 +47,7 @@ void prepareThread(int threads) {
 torch::Tensor fromRgb(const RgbImage& image, const torch::Device& device) {
   auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
                                 {image.height, image.width, 3}, torch::kUInt8);
-  return bytes.permute({2, 0, 1}).unsqueeze(0).to(device, torch::kFloat).div(255);
+  return bytes.permute({2, 0, 1}).unsqueeze(0).to(device, torch::kFloat).div(255).contiguous();
 }
 
 torch::Tensor fromPlanar(const PlanarImage& image, const torch::Device& device) {

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+import { extname } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { writeImage } from './image';
+import { defaults, Init, Optimizer, Pooling, Preprocess, ProgressEvent } from './options';
+
+const { version } = require('../package.json') as { version: string };
+
+const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
+
+/** `out.png` with iteration 50 -> `out_50.png`. */
+export function iterationPath(output: string, iteration: number): string {
+  const extension = extname(output);
+  return `${output.slice(0, output.length - extension.length)}_${iteration}${extension}`;
+}
+
+function parse(argv: string[]) {
+  return yargs(argv)
+    .scriptName('neural-style')
+    .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
+    .options({
+      content: { type: 'string', demandOption: true, describe: 'Content image' },
+      style: { type: 'string', demandOption: true, describe: 'Style image, or several separated by commas' },
+      output: { type: 'string', demandOption: true, describe: 'Output image; the format follows the extension' },
+      'style-blend-weights': { type: 'string', describe: 'Comma-separated weights of the style images' },
+      'image-size': { type: 'number', default: defaults.imageSize, describe: 'Longest side of the output, in pixels' },
+      iterations: { type: 'number', default: defaults.iterations },
+      'content-weight': { type: 'number', default: defaults.contentWeight },
+      'style-weight': { type: 'number', default: defaults.styleWeight },
+      'tv-weight': { type: 'number', default: defaults.tvWeight },
+      'content-layers': { type: 'string', default: defaults.contentLayers.join(','), describe: 'Comma-separated VGG layers' },
+      'style-layers': { type: 'string', default: defaults.styleLayers.join(','), describe: 'Comma-separated VGG layers' },
+      optimizer: { choices: ['lbfgs', 'adam'], default: defaults.optimizer },
+      'learning-rate': { type: 'number', default: defaults.learningRate, describe: "Adam's step size" },
+      init: { choices: ['random', 'image'], default: defaults.init },
+      seed: { type: 'number', default: defaults.seed },
+      pooling: { choices: ['avg', 'max'], default: defaults.pooling },
+      model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
+      preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
+      device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
+      threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for all cores' },
+      'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
+      'save-iter': { type: 'number', default: 0, describe: 'Also write OUTPUT_N.ext every N iterations; 0 for never' },
+      json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },
+    })
+    .check((args) => {
+      for (const name of ['print-iter', 'save-iter'] as const) {
+        const value = args[name];
+        if (!Number.isInteger(value) || value < 0) {
+          throw new Error(`Expected a non-negative integer for --${name} but received ${value}`);
+        }
+      }
+      return true;
+    })
+    .version(version)
+    .strict()
+    .help()
+    .fail((message, error) => {
+      throw error ?? new Error(message);
+    })
+    .parseSync();
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = parse(argv);
+  // Imported only now, so that --help and usage errors work even without the native addon.
+  const { stylize } = await import('./stylize');
+  const printIter = args['print-iter'];
+  const saveIter = args['save-iter'];
+  const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
+  const snapshots: Promise<void>[] = [];
+
+  const onProgress = (event: ProgressEvent) => {
+    if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(args.output, event.iteration)));
+    if (printIter === 0 || event.iteration % printIter !== 0) return;
+    if (args.json) {
+      const { iteration, iterations, loss, content, style, tv, elapsedMs } = event;
+      print({ event: 'progress', iteration, iterations, loss, content, style, tv, elapsedMs });
+    } else {
+      print(
+        `Iteration ${event.iteration} / ${event.iterations}: loss ${event.loss.toExponential(4)} ` +
+          `(content ${event.content.toExponential(4)}, style ${event.style.toExponential(4)}, tv ${event.tv.toExponential(4)})`,
+      );
+    }
+  };
+
+  const styles = list(args.style);
+  const running = stylize({
+    content: args.content,
+    style: styles.length === 1 ? styles[0] : styles,
+    styleBlendWeights: args['style-blend-weights'] === undefined ? undefined : list(args['style-blend-weights']).map(Number),
+    output: args.output,
+    imageSize: args['image-size'],
+    iterations: args.iterations,
+    contentWeight: args['content-weight'],
+    styleWeight: args['style-weight'],
+    tvWeight: args['tv-weight'],
+    contentLayers: list(args['content-layers']),
+    styleLayers: list(args['style-layers']),
+    optimizer: args.optimizer as Optimizer,
+    learningRate: args['learning-rate'],
+    init: args.init as Init,
+    seed: args.seed,
+    pooling: args.pooling as Pooling,
+    model: args.model,
+    preprocess: args.preprocess as Preprocess | undefined,
+    device: args.device,
+    threads: args.threads,
+    progressInterval: printIter > 0 && saveIter > 0 ? gcd(printIter, saveIter) : printIter || saveIter || args.iterations,
+    previewInterval: saveIter,
+    onProgress,
+  });
+  // Let every snapshot write settle before reporting either the run's or a write's failure.
+  await Promise.allSettled([running, ...snapshots]);
+  const result = await running;
+  await Promise.all(snapshots);
+
+  if (args.json) {
+    print({ event: 'done', output: result.output, iterations: result.iterations, loss: result.loss, elapsedMs: result.elapsedMs });
+  } else {
+    print(`Wrote ${result.output} (${result.iterations} iterations on ${result.device} in ${(result.elapsedMs / 1000).toFixed(1)} s)`);
+  }
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+if (require.main === module) {
+  // Warnings (such as untrained weights) as one plain line each, without Node's hints.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => process.stderr.write(`neural-style: warning: ${warning.message}\n`));
+  main(hideBin(process.argv)).catch((error: Error) => {
+    process.stderr.write(`neural-style: ${error.message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  });
+}

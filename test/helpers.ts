@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { RgbImage } from '../lib/options';
+
+export const fixturesDir = join(__dirname, 'fixtures');
+export const fixture = (name: string) => join(fixturesDir, name);
+/** Debian's python3 with python3-torch; the first python3 on PATH may lack torch. */
+export const referencePython = process.env.NEURAL_STYLE_TEST_PYTHON ?? '/usr/bin/python3';
+
+export function temporaryDir(): string {
+  return mkdtempSync(join(tmpdir(), 'neural-style-test-'));
+}
+
+/** A deterministic RGB test pattern: smooth gradients plus a per-seed stripe texture. */
+export function pattern(width: number, height: number, seed: number): RgbImage {
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const wave = Math.sin((x * (seed + 1) + y * (c + 2)) / (3 + seed)) * 60;
+        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(((x + y * c) * 255) / (width + height * 2) + wave + 60)));
+      }
+    }
+  }
+  return { width, height, data };
+}
+
+/** The same pattern as planar floats in 0..1. */
+export function planar(image: RgbImage): Float32Array {
+  const plane = image.width * image.height;
+  const values = new Float32Array(plane * 3);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) values[c * plane + i] = image.data[i * 3 + c] / 255;
+  }
+  return values;
+}
+
+/** Runs test/python/reference.py on `request`, with images written to `dir`. */
+export function reference<T>(request: Record<string, unknown>): T {
+  const result = spawnSync(referencePython, [join(__dirname, 'python', 'reference.py')], {
+    input: JSON.stringify(request),
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  if (result.status !== 0) throw new Error(`reference.py failed:\n${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+export function writeRaw(dir: string, name: string, data: Buffer | Float32Array): string {
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  return path;
+}
+
+export function relativeError(actual: number, expected: number): number {
+  return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-12);
+}

@@ -1,0 +1,118 @@
+// The addon's objective and optimiser against a plain PyTorch implementation (python/reference.py)
+// on the same weights and inputs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+import { addon, NativeModelOptions } from '../lib/native';
+import { defaults, RgbImage } from '../lib/options';
+import { stylize } from '../lib/stylize';
+import { fixture, pattern, planar, reference, relativeError, temporaryDir, writeRaw } from './helpers';
+
+const width = 40;
+const height = 32;
+
+function lossOptions(model: string, overrides: Partial<NativeModelOptions> = {}): NativeModelOptions {
+  return {
+    model,
+    modelSeed: 0,
+    pooling: 'avg',
+    contentLayers: [...defaults.contentLayers],
+    styleLayers: [...defaults.styleLayers],
+    contentWeight: defaults.contentWeight,
+    styleWeight: defaults.styleWeight,
+    tvWeight: 0.5,
+    styleBlendWeights: [],
+    threads: 2,
+    ...overrides,
+  };
+}
+
+const png = (image: RgbImage) =>
+  sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+
+type Losses = { loss: number; content: number; style: number; tv: number };
+
+describe.each([
+  ['torchvision-style model, avg pooling', 'tiny-numbered.pt', {}],
+  ['named caffe model (metadata), max pooling', 'tiny-named.pt', { pooling: 'max' }],
+  ['whole network, two blended styles, other layers', 'tiny-whole.pt', {
+    contentLayers: ['relu3_2', 'conv4_1'], styleLayers: ['relu1_2', 'pool2', 'relu4_3'], styleBlendWeights: [3, 1],
+  }],
+])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<NativeModelOptions>) => {
+  test('losses and gradient within 1e-4 relative', async () => {
+    const dir = temporaryDir();
+    const model = fixture(modelName);
+    const options = lossOptions(model, overrides);
+    const styleCount = options.styleBlendWeights.length || 1;
+    const content = planar(pattern(width, height, 0));
+    const styles = Array.from({ length: styleCount }, (_, i) => planar(pattern(width + 8 * i, height + 4 * i, i + 1)));
+    const image = planar(pattern(width, height, 7));
+
+    const native = await addon.evaluate({
+      ...options,
+      content: { width, height, data: content },
+      styles: styles.map((data, i) => ({ width: width + 8 * i, height: height + 4 * i, data })),
+      image: { width, height, data: image },
+    });
+
+    const gradientPath = join(dir, 'gradient.f32');
+    const expected = reference<Losses>({
+      ...options,
+      mode: 'evaluate',
+      content: { path: writeRaw(dir, 'content.f32', content), width, height },
+      styles: styles.map((data, i) => ({ path: writeRaw(dir, `style${i}.f32`, data), width: width + 8 * i, height: height + 4 * i })),
+      image: { path: writeRaw(dir, 'image.f32', image), width, height },
+      gradient_path: gradientPath,
+    });
+
+    for (const term of ['loss', 'content', 'style', 'tv'] as const) {
+      expect(expected[term]).toBeGreaterThan(0);
+      expect(relativeError(native[term], expected[term])).toBeLessThan(1e-4);
+    }
+    const raw = readFileSync(gradientPath);
+    const expectedGradient = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    expect(native.gradient).toHaveLength(expectedGradient.length);
+    let largest = 0;
+    let worst = 0;
+    for (let i = 0; i < expectedGradient.length; i++) {
+      largest = Math.max(largest, Math.abs(expectedGradient[i]));
+      worst = Math.max(worst, Math.abs(native.gradient[i] - expectedGradient[i]));
+    }
+    expect(largest).toBeGreaterThan(0);
+    expect(worst / largest).toBeLessThan(1e-4);
+  });
+});
+
+test('10 L-BFGS iterations from the content image follow the PyTorch trajectory within 1e-3', async () => {
+  const dir = temporaryDir();
+  const model = fixture('tiny-numbered.pt');
+  const content = pattern(48, 40, 0);
+  const style = pattern(48, 40, 2);
+  const losses: number[] = [];
+  const result = await stylize({
+    content: await png(content),
+    style: await png(style),
+    model,
+    imageSize: 48,
+    iterations: 10,
+    init: 'image',
+    tvWeight: 0.5,
+    threads: 2,
+    onProgress: (event) => losses.push(event.loss),
+  });
+  expect(result.iterations).toBe(10);
+
+  const expected = reference<{ losses: number[] }>({
+    ...lossOptions(model),
+    mode: 'lbfgs',
+    iterations: 10,
+    lbfgsHistory: defaults.lbfgsHistory,
+    content: { path: writeRaw(dir, 'content.u8', content.data), width: 48, height: 40 },
+    styles: [{ path: writeRaw(dir, 'style.u8', style.data), width: 48, height: 40 }],
+  }).losses;
+  expect(expected).toHaveLength(10);
+  expect(expected[9]).toBeLessThan(expected[0] * 0.9);
+  expect(losses).toHaveLength(10);
+  losses.forEach((loss, i) => expect(relativeError(loss, expected[i])).toBeLessThan(1e-3));
+});

@@ -1,0 +1,141 @@
+"""A plain PyTorch implementation of the objective, for checking the addon against.
+
+Reads a JSON request on stdin and writes a JSON answer on stdout. Images travel as files of
+raw bytes: float32 planar 0..1 RGB ("evaluate"), or uint8 interleaved RGB ("lbfgs").
+
+  evaluate: losses at `image` and the gradient of the total with respect to it (written to
+            request["gradient_path"] as float32)
+  lbfgs:    the loss after each of `iterations` evaluations of L-BFGS started from the content
+"""
+import json
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]
+
+
+class Network:
+    """The TorchScript model's own layers, named the VGG way, with pooling chosen."""
+
+    def __init__(self, path, pooling, preprocess):
+        extra = {"neural_style/preprocess": ""}
+        module = torch.jit.load(path, _extra_files=extra)
+        self.preprocess_kind = extra["neural_style/preprocess"].decode() or preprocess or "torchvision"
+        children = dict(module.named_children())
+        if "features" in children:
+            module = children["features"]
+        self.layers = []
+        block, index = 1, 0
+        for _, child in module.named_children():
+            kind = child.original_name
+            if kind == "Conv2d":
+                index += 1
+                name = f"conv{block}_{index}"
+            elif kind == "ReLU":
+                name = f"relu{block}_{index}"
+            else:
+                name = f"pool{block}"
+                block, index = block + 1, 0
+                child = (lambda x: F.max_pool2d(x, 2, 2)) if pooling == "max" else (lambda x: F.avg_pool2d(x, 2, 2))
+            self.layers.append((name, child))
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+
+    def preprocess(self, rgb):
+        if self.preprocess_kind == "caffe":
+            return rgb[:, [2, 1, 0]] * 255 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        return (rgb - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+    def activations(self, x, wanted):
+        found = {}
+        for name, layer in self.layers:
+            x = layer(x.clone())
+            if name in wanted:
+                found[name] = x
+            if len(found) == len(wanted):
+                break
+        return found
+
+
+def gram(features):
+    _, channels, height, width = features.shape
+    flat = features.reshape(channels, height * width)
+    return flat @ flat.t() / (channels * height * width)
+
+
+class Objective:
+    def __init__(self, net, request, content, styles):
+        self.net, self.request = net, request
+        blend = request["styleBlendWeights"] or [1.0] * len(styles)
+        blend = [weight / sum(blend) for weight in blend]
+        with torch.no_grad():
+            found = net.activations(content, set(request["contentLayers"]))
+            self.content_targets = [found[layer] for layer in request["contentLayers"]]
+            self.style_targets = [0] * len(request["styleLayers"])
+            for weight, style in zip(blend, styles):
+                found = net.activations(style, set(request["styleLayers"]))
+                for i, layer in enumerate(request["styleLayers"]):
+                    self.style_targets[i] = self.style_targets[i] + weight * gram(found[layer])
+
+    def __call__(self, x):
+        r = self.request
+        found = self.net.activations(x, set(r["contentLayers"]) | set(r["styleLayers"]))
+        content = sum(F.mse_loss(found[layer], target) for layer, target in zip(r["contentLayers"], self.content_targets))
+        style = sum(F.mse_loss(gram(found[layer]), target) for layer, target in zip(r["styleLayers"], self.style_targets))
+        dx = x[:, :, :-1, :-1] - x[:, :, :-1, 1:]
+        dy = x[:, :, :-1, :-1] - x[:, :, 1:, :-1]
+        tv = 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
+        terms = {"content": r["contentWeight"] * content, "style": r["styleWeight"] * style, "tv": r["tvWeight"] * tv}
+        return terms["content"] + terms["style"] + terms["tv"], terms
+
+
+def read_planar(image):
+    values = np.fromfile(image["path"], dtype=np.float32)
+    return torch.from_numpy(values).view(1, 3, image["height"], image["width"])
+
+
+def read_rgb(image):
+    values = np.fromfile(image["path"], dtype=np.uint8).astype(np.float32) / 255
+    return torch.from_numpy(values).view(image["height"], image["width"], 3).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def main():
+    request = json.load(sys.stdin)
+    torch.set_num_threads(2)
+    net = Network(request["model"], request["pooling"], request.get("preprocess"))
+    read = read_planar if request["mode"] == "evaluate" else read_rgb
+    content = net.preprocess(read(request["content"]))
+    styles = [net.preprocess(read(style)) for style in request["styles"]]
+    objective = Objective(net, request, content, styles)
+
+    if request["mode"] == "evaluate":
+        image = read_planar(request["image"]).requires_grad_(True)
+        total, terms = objective(net.preprocess(image))
+        total.backward()
+        image.grad.numpy().astype(np.float32).tofile(request["gradient_path"])
+        answer = {"loss": total.item(), **{name: value.item() for name, value in terms.items()}}
+    else:
+        image = content.clone().requires_grad_(True)
+        optimizer = torch.optim.LBFGS([image], lr=1, max_iter=request["iterations"], max_eval=2 * request["iterations"],
+                                      tolerance_grad=-1, tolerance_change=-1, history_size=request["lbfgsHistory"])
+        losses = []
+
+        def closure():
+            optimizer.zero_grad()
+            total, _ = objective(image)
+            total.backward()
+            losses.append(total.item())
+            return total
+
+        optimizer.step(closure)
+        answer = {"losses": losses}
+    json.dump(answer, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
