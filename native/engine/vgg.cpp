@@ -113,6 +113,8 @@ void Vgg::loadTorchScript(const std::string& path) {
 }
 
 void Vgg::buildRandom(uint64_t seed) {
+  // Caffe's 0..255 input scale is the one the default loss weights were tuned for.
+  preprocess_ = "caffe";
   // He initialisation (fan-out), as torchvision initialises VGG, from a private generator so
   // that the same seed always gives the same network.
   auto generator = at::detail::createCPUGenerator(seed);

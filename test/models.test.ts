@@ -1,0 +1,83 @@
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { stylize } from '../lib/stylize';
+import { fixture, pattern, temporaryDir } from './helpers';
+import sharp from 'sharp';
+
+const png = (seed: number, width = 40, height = 32) => {
+  const image = pattern(width, height, seed);
+  return sharp(image.data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+};
+
+async function quickRun(model: string, extra: Record<string, unknown> = {}) {
+  return stylize({ content: await png(0), style: await png(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
+}
+
+test("a genuine torchvision vgg19().features export loads, maps to VGG names and runs", async () => {
+  const result = await quickRun(fixture('vgg19-full.pt'), { imageSize: 48, styleLayers: ['relu1_1', 'relu5_4'], contentLayers: ['conv5_4'] });
+  expect(result.iterations).toBe(2);
+  expect(result.image.width).toBe(48);
+  expect(result.style).toBeGreaterThan(0);
+  expect(result.content).toBeGreaterThan(0);
+});
+
+test.each(['tiny-numbered.pt', 'tiny-named.pt', 'tiny-whole.pt'])('%s runs with the default layers', async (name) => {
+  const result = await quickRun(fixture(name));
+  expect(Number.isFinite(result.loss)).toBe(true);
+  expect(result.loss).toBeGreaterThan(0);
+});
+
+test("model 'random' is a seeded VGG-19: same seed, same result; other seed, other result", async () => {
+  const [a, b, c] = await Promise.all([quickRun('random', { seed: 3 }), quickRun('random', { seed: 3 }), quickRun('random', { seed: 4 })]);
+  expect(a.loss).toBe(b.loss);
+  expect(a.image.data.equals(b.image.data)).toBe(true);
+  expect(a.loss).not.toBe(c.loss);
+});
+
+describe('bad models are rejected with a clear error and no output', () => {
+  const dir = temporaryDir();
+  const output = join(dir, 'out.png');
+  const garbage = join(dir, 'garbage.pt');
+  writeFileSync(garbage, 'this is not a zip archive');
+
+  test.each([
+    ['a TorchScript module that is not VGG', fixture('not-vgg.pt'), /is not a VGG network: layer 0 has type Linear/],
+    ['a file that is not TorchScript', garbage, /Could not load model .*garbage\.pt as TorchScript/],
+    ['a missing file', join(dir, 'absent.pt'), /model file not found: .*absent\.pt/],
+  ])('%s', async (_title, model, message) => {
+    await expect(quickRun(model, { output })).rejects.toThrow(message);
+    expect(readdirSync(dir).filter((name) => name.startsWith('out') || name.startsWith('.out'))).toEqual([]);
+  });
+
+  test('a layer the model lacks', async () => {
+    await expect(quickRun(fixture('tiny-numbered.pt'), { styleLayers: ['relu6_1'], output })).rejects.toThrow(
+      /Layer relu6_1 is not in the model; it has conv1_1 relu1_1/,
+    );
+  });
+
+  test('preprocess contradicting the model metadata', async () => {
+    await expect(quickRun(fixture('tiny-named.pt'), { preprocess: 'torchvision' })).rejects.toThrow(
+      /was exported for caffe preprocessing, but preprocess torchvision was asked for/,
+    );
+  });
+});
+
+test('no model given and none installed: the error says how to get one', async () => {
+  const saved = process.env.NEURAL_STYLE_MODEL;
+  delete process.env.NEURAL_STYLE_MODEL;
+  try {
+    await expect(stylize({ content: await png(0), style: await png(1) })).rejects.toThrow(/No VGG-19 model was given.*models\/README\.md.*'random'/s);
+  } finally {
+    if (saved !== undefined) process.env.NEURAL_STYLE_MODEL = saved;
+  }
+});
+
+test('NEURAL_STYLE_MODEL names the default model', async () => {
+  process.env.NEURAL_STYLE_MODEL = fixture('not-vgg.pt');
+  try {
+    await expect(stylize({ content: await png(0), style: await png(1), iterations: 1 })).rejects.toThrow(/not-vgg\.pt is not a VGG network/);
+  } finally {
+    delete process.env.NEURAL_STYLE_MODEL;
+  }
+});

@@ -1,0 +1,144 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { fixture, pattern, temporaryDir } from './helpers';
+
+const png = (seed: number, width = 40, height = 32) => {
+  const image = pattern(width, height, seed);
+  return sharp(image.data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+};
+
+async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
+  return { content: await png(0), style: await png(1), model: fixture('tiny-numbered.pt'), iterations: 6, imageSize: 40, threads: 2, ...extra };
+}
+
+test('progress events arrive in order with the promised fields; previews when asked', async () => {
+  const events: ProgressEvent[] = [];
+  const result = await stylize(await base({ iterations: 9, progressInterval: 2, previewInterval: 4, onProgress: (e) => events.push(e) }));
+  expect(events.map((e) => e.iteration)).toEqual([2, 4, 6, 8, 9]);
+  for (const event of events) {
+    expect(event.iterations).toBe(9);
+    for (const field of ['loss', 'content', 'style', 'tv', 'elapsedMs'] as const) expect(Number.isFinite(event[field])).toBe(true);
+    expect(event.loss).toBeCloseTo(event.content + event.style + event.tv, 6);
+    expect(event.preview !== undefined).toBe(event.iteration % 4 === 0);
+  }
+  expect(events.map((e) => e.elapsedMs)).toEqual([...events.map((e) => e.elapsedMs)].sort((a, b) => a - b));
+  const preview = events[1].preview!;
+  expect([preview.width, preview.height, preview.data.length]).toEqual([40, 32, 40 * 32 * 3]);
+  expect(result.loss).toBe(events[4].loss);
+  expect(result).toMatchObject({ iterations: 9, device: 'cpu' });
+  expect(result.image.data.length).toBe(40 * 32 * 3);
+  const encoded = await result.image.encode('png');
+  expect((await sharp(encoded).metadata()).width).toBe(40);
+});
+
+test('imageSize scales the longest side; grayscale and transparent inputs become RGB', async () => {
+  const gray = await sharp(Buffer.alloc(30 * 60, 128), { raw: { width: 30, height: 60, channels: 1 } }).png().toBuffer();
+  const rgba = await sharp({ create: { width: 50, height: 20, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).png().toBuffer();
+  const result = await stylize(await base({ content: gray, style: rgba, imageSize: 48, iterations: 2 }));
+  expect([result.image.width, result.image.height]).toEqual([24, 48]);
+});
+
+test('Adam, image init, max pooling and two blended styles run', async () => {
+  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await png(1), await png(2)], styleBlendWeights: [1, 2] }));
+  expect(result.iterations).toBe(6);
+  expect(result.loss).toBeGreaterThan(0);
+});
+
+test('L-BFGS lowers the loss from random noise', async () => {
+  const losses: number[] = [];
+  await stylize(await base({ model: 'random', iterations: 40, onProgress: (e) => losses.push(e.loss) }));
+  expect(losses[39]).toBeLessThan(losses[0] * 0.5);
+});
+
+test('the output file is written atomically in the format of its extension', async () => {
+  const dir = temporaryDir();
+  const output = join(dir, 'result.jpg');
+  const result = await stylize(await base({ output }));
+  expect(result.output).toBe(output);
+  expect((await sharp(output).metadata()).format).toBe('jpeg');
+  expect(readdirSync(dir)).toEqual(['result.jpg']);
+});
+
+test('abort stops the native work within about one iteration and rejects with AbortError', async () => {
+  const controller = new AbortController();
+  let abortedAt = 0;
+  let last = 0;
+  const options = await base({
+    model: 'random',
+    imageSize: 96,
+    iterations: 200,
+    signal: controller.signal,
+    onProgress: (event) => {
+      last = event.iteration;
+      if (event.iteration === 3) {
+        abortedAt = event.iteration;
+        controller.abort();
+      }
+    },
+  });
+  const error = await stylize(options).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(AbortError);
+  expect((error as AbortError).name).toBe('AbortError');
+  expect(abortedAt).toBe(3);
+  expect(last).toBeLessThanOrEqual(abortedAt + 2);
+});
+
+test('an already aborted signal rejects before any work', async () => {
+  const controller = new AbortController();
+  controller.abort();
+  let called = false;
+  await expect(stylize(await base({ signal: controller.signal, onProgress: () => (called = true) }))).rejects.toThrow(/aborted/);
+  expect(called).toBe(false);
+});
+
+test('an error thrown by onProgress ends the run and rejects with that error', async () => {
+  let calls = 0;
+  const run = stylize(await base({ iterations: 50, onProgress: () => { calls++; throw new Error('callback broke'); } }));
+  await expect(run).rejects.toThrow('callback broke');
+  expect(calls).toBe(1);
+});
+
+test('asking for CUDA without it is a clear error', async () => {
+  if (runtimeInfo().cudaDevices > 0) {
+    await expect(stylize(await base({ device: 'cuda:99' }))).rejects.toThrow(/Device cuda:99 does not exist/);
+  } else {
+    await expect(stylize(await base({ device: 'cuda' }))).rejects.toThrow(/Device cuda was requested, but CUDA is not available/);
+  }
+});
+
+describe('bad input is rejected before any native work, naming the input', () => {
+  const dir = temporaryDir();
+  const notAnImage = join(dir, 'notes.txt');
+  writeFileSync(notAnImage, 'hello');
+
+  test.each<[string, Partial<StylizeOptions>, RegExp]>([
+    ['negative iterations', { iterations: -3 }, /^Expected a positive integer for iterations but received -3 of type number$/],
+    ['fractional imageSize', { imageSize: 10.5 }, /Expected a positive integer for imageSize but received 10.5 of type number/],
+    ['unknown optimizer', { optimizer: 'sgd' as never }, /Expected one of lbfgs, adam for optimizer but received 'sgd' of type string/],
+    ['bad device', { device: 'tpu' }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
+    ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
+    ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
+    ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
+    ['unknown option', { colour: true } as never, /Unknown option colour/],
+    ['missing content file', { content: join(dir, 'absent.png') }, /content file not found: .*absent\.png/],
+    ['empty style buffer', { style: Buffer.alloc(0) }, /Expected a non-empty Buffer for style/],
+    ['output with unknown extension', { output: join(dir, 'out.xyz') }, /Expected a file path ending in .png, .jpg/],
+    ['output in a missing directory', { output: join(dir, 'nope', 'out.png') }, /output directory does not exist/],
+    ['content that is not an image', { content: notAnImage }, /Could not read content \(.*notes\.txt\) as an image/],
+    ['style bytes that are not an image', { style: Buffer.from('not an image') }, /Could not read style \(a Buffer of 12 bytes\) as an image/],
+  ])('%s', async (_title, extra, message) => {
+    let progressed = false;
+    const output = join(dir, 'out.png');
+    await expect(stylize(await base({ output, ...extra, onProgress: () => (progressed = true) }))).rejects.toThrow(message);
+    expect(progressed).toBe(false);
+    expect(existsSync(output)).toBe(false);
+  });
+
+  test("errors carry the caller's stack", async () => {
+    const error = (await stylize(await base({ iterations: 0 })).catch((e: unknown) => e)) as Error;
+    expect(error.stack).toContain('stylize.test.ts');
+  });
+});
