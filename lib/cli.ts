@@ -19,6 +19,8 @@ export function iterationPath(output: string, iteration: number): string {
 function parse(argv: string[]) {
   return yargs(argv)
     .scriptName('neural-style')
+    // A repeated flag takes its last value, as most command lines do.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
     .options({
       content: { type: 'string', demandOption: true, describe: 'Content image' },

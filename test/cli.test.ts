@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+import { fixture, pattern, temporaryDir } from './helpers';
+
+const cli = join(__dirname, '..', 'dist', 'cli.js');
+const dir = temporaryDir();
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+beforeAll(async () => {
+  for (const [name, seed] of [['content.png', 0], ['style.png', 1]] as const) {
+    const image = pattern(48, 36, seed);
+    await sharp(image.data, { raw: { width: 48, height: 36, channels: 3 } }).toFile(join(dir, name));
+  }
+});
+
+const common = () => ['--content', join(dir, 'content.png'), '--style', join(dir, 'style.png'), '--image-size', '48', '--threads', '2'];
+
+test('--json prints a progress object per reported iteration, then a done object', () => {
+  const output = join(dir, 'json.png');
+  const result = run([...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), '--iterations', '6', '--print-iter', '2', '--json']);
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  expect(lines.map((line) => line.event)).toEqual(['progress', 'progress', 'progress', 'done']);
+  expect(Object.keys(lines[0])).toEqual(['event', 'iteration', 'iterations', 'loss', 'content', 'style', 'tv', 'elapsedMs']);
+  expect(lines.slice(0, 3).map((line) => line.iteration)).toEqual([2, 4, 6]);
+  expect(lines[3]).toMatchObject({ event: 'done', output, iterations: 6, loss: lines[2].loss });
+  expect(Object.keys(lines[3])).toEqual(['event', 'output', 'iterations', 'loss', 'elapsedMs']);
+  expect(existsSync(output)).toBe(true);
+});
+
+test('--save-iter writes OUTPUT_N every N iterations; random weights warn on stderr', async () => {
+  const sub = temporaryDir();
+  const output = join(sub, 'out.jpg');
+  const result = run([...common(), '--output', output, '--model', 'random', '--iterations', '7', '--save-iter', '3', '--print-iter', '2']);
+  expect(result.status).toBe(0);
+  expect(result.stderr).toMatch(/^neural-style: warning: model random has untrained weights/);
+  expect(readdirSync(sub).sort()).toEqual(['out.jpg', 'out_3.jpg', 'out_6.jpg']);
+  expect((await sharp(join(sub, 'out_3.jpg')).metadata()).format).toBe('jpeg');
+  expect(result.stdout).toMatch(/^Iteration 2 \/ 7: loss /m);
+  expect(result.stdout).toMatch(/^Wrote .*out\.jpg \(7 iterations on cpu in /m);
+});
+
+test.each([
+  ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
+  ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for iterations but received -3 of type number\n$/],
+  ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown argument: colour\n$/],
+  ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Invalid values:/],
+  ['a non-VGG model', ['--model', 'NOT_VGG'], /^neural-style: Model .*not-vgg\.pt is not a VGG network/],
+])('%s: one line on stderr, non-zero exit, no output', (_title, args, message) => {
+  const output = join(dir, 'failed.png');
+  const fullArgs = args[0] === '--content' ? [...args] : [...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), ...args];
+  const result = run(fullArgs.map((arg) => (arg === 'NOT_VGG' ? fixture('not-vgg.pt') : arg)));
+  expect(result.status).not.toBe(0);
+  expect(result.stderr).toMatch(message);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(existsSync(output)).toBe(false);
+});
+
+test('--help and --version', () => {
+  const help = run(['--help']);
+  expect(help.status).toBe(0);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess']) expect(help.stdout).toContain(flag);
+  const version = run(['--version']);
+  expect(version.stdout.trim()).toBe(require('../package.json').version);
+});
