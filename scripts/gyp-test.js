@@ -28,4 +28,4 @@ const nodedir = process.env.npm_config_nodedir || join(process.execPath, '..', '
 run(join(root, 'node_modules', '.bin', 'node-gyp'), ['rebuild', `--nodedir=${nodedir}`, '--jobs=max'], { cwd: copy });
 
 const addon = join(copy, 'build', 'Release', 'neural_style.node');
-run(join(root, 'node_modules', '.bin', 'jest'), ['--runInBand'], { cwd: root, env: { ...process.env, NEURAL_STYLE_ADDON: addon } });
+run(join(root, 'node_modules', '.bin', 'jest'), ['--runInBand', ...process.argv.slice(2)], { cwd: root, env: { ...process.env, NEURAL_STYLE_ADDON: addon } });

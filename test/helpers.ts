@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 
 import type { RgbImage } from '../lib/options';
 
@@ -26,6 +27,11 @@ export function pattern(width: number, height: number, seed: number): RgbImage {
     }
   }
   return { width, height, data };
+}
+
+/** An RGB image encoded as PNG. */
+export function png(image: RgbImage): Promise<Buffer> {
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
 }
 
 /** The same pattern as planar floats in 0..1. */

@@ -2,16 +2,12 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { stylize } from '../lib/stylize';
-import { fixture, pattern, temporaryDir } from './helpers';
-import sharp from 'sharp';
+import { fixture, pattern, png, temporaryDir } from './helpers';
 
-const png = (seed: number, width = 40, height = 32) => {
-  const image = pattern(width, height, seed);
-  return sharp(image.data, { raw: { width, height, channels: 3 } }).png().toBuffer();
-};
+const patternPng = (seed: number) => png(pattern(40, 32, seed));
 
 async function quickRun(model: string, extra: Record<string, unknown> = {}) {
-  return stylize({ content: await png(0), style: await png(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
+  return stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
 }
 
 test("a genuine torchvision vgg19().features export loads, maps to VGG names and runs", async () => {
@@ -67,7 +63,7 @@ test('no model given and none installed: the error says how to get one', async (
   const saved = process.env.NEURAL_STYLE_MODEL;
   delete process.env.NEURAL_STYLE_MODEL;
   try {
-    await expect(stylize({ content: await png(0), style: await png(1) })).rejects.toThrow(/No VGG-19 model was given.*models\/README\.md.*'random'/s);
+    await expect(stylize({ content: await patternPng(0), style: await patternPng(1) })).rejects.toThrow(/No VGG-19 model was given.*models\/README\.md.*'random'/s);
   } finally {
     if (saved !== undefined) process.env.NEURAL_STYLE_MODEL = saved;
   }
@@ -76,7 +72,7 @@ test('no model given and none installed: the error says how to get one', async (
 test('NEURAL_STYLE_MODEL names the default model', async () => {
   process.env.NEURAL_STYLE_MODEL = fixture('not-vgg.pt');
   try {
-    await expect(stylize({ content: await png(0), style: await png(1), iterations: 1 })).rejects.toThrow(/not-vgg\.pt is not a VGG network/);
+    await expect(stylize({ content: await patternPng(0), style: await patternPng(1), iterations: 1 })).rejects.toThrow(/not-vgg\.pt is not a VGG network/);
   } finally {
     delete process.env.NEURAL_STYLE_MODEL;
   }

@@ -2,12 +2,11 @@
 // on the same weights and inputs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 
 import { addon, NativeModelOptions } from '../lib/native';
-import { defaults, RgbImage } from '../lib/options';
+import { defaults } from '../lib/options';
 import { stylize } from '../lib/stylize';
-import { fixture, pattern, planar, reference, relativeError, temporaryDir, writeRaw } from './helpers';
+import { fixture, pattern, planar, png, reference, relativeError, temporaryDir, writeRaw } from './helpers';
 
 const width = 40;
 const height = 32;
@@ -27,9 +26,6 @@ function lossOptions(model: string, overrides: Partial<NativeModelOptions> = {})
     ...overrides,
   };
 }
-
-const png = (image: RgbImage) =>
-  sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
 
 type Losses = { loss: number; content: number; style: number; tv: number };
 

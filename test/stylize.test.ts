@@ -3,15 +3,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
-import { fixture, pattern, temporaryDir } from './helpers';
+import { fixture, pattern, png, temporaryDir } from './helpers';
 
-const png = (seed: number, width = 40, height = 32) => {
-  const image = pattern(width, height, seed);
-  return sharp(image.data, { raw: { width, height, channels: 3 } }).png().toBuffer();
-};
+const patternPng = (seed: number) => png(pattern(40, 32, seed));
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
-  return { content: await png(0), style: await png(1), model: fixture('tiny-numbered.pt'), iterations: 6, imageSize: 40, threads: 2, ...extra };
+  return { content: await patternPng(0), style: await patternPng(1), model: fixture('tiny-numbered.pt'), iterations: 6, imageSize: 40, threads: 2, ...extra };
 }
 
 test('progress events arrive in order with the promised fields; previews when asked', async () => {
@@ -42,7 +39,7 @@ test('imageSize scales the longest side; grayscale and transparent inputs become
 });
 
 test('Adam, image init, max pooling and two blended styles run', async () => {
-  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await png(1), await png(2)], styleBlendWeights: [1, 2] }));
+  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
   expect(result.iterations).toBe(6);
   expect(result.loss).toBeGreaterThan(0);
 });

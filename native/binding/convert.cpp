@@ -59,7 +59,13 @@ std::vector<double> numbers(const Napi::Object& object, const char* name) {
   return result;
 }
 
-RgbImage toRgb(const Napi::Object& image) {
+Napi::Object asObject(const Napi::Value& value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "Expected an image object");
+  return value.As<Napi::Object>();
+}
+
+RgbImage toRgb(const Napi::Value& value) {
+  Napi::Object image = asObject(value);
   RgbImage result{integer(image, "width"), integer(image, "height"), {}};
   Napi::Value data = field(image, "data");
   if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), "Expected a Buffer for image data");
@@ -71,7 +77,8 @@ RgbImage toRgb(const Napi::Object& image) {
   return result;
 }
 
-PlanarImage toPlanar(const Napi::Object& image) {
+PlanarImage toPlanar(const Napi::Value& value) {
+  Napi::Object image = asObject(value);
   PlanarImage result{integer(image, "width"), integer(image, "height"), {}};
   Napi::Value data = field(image, "data");
   if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
@@ -82,6 +89,15 @@ PlanarImage toPlanar(const Napi::Object& image) {
     throw Napi::RangeError::New(image.Env(), "Planar image data does not hold 3 * height * width values");
   }
   result.values.assign(values.Data(), values.Data() + values.ElementLength());
+  return result;
+}
+
+template <typename Image>
+std::vector<Image> images(const Napi::Object& options, const char* name,
+                          Image (*convert)(const Napi::Value&)) {
+  Napi::Array values = array(options, name);
+  std::vector<Image> result;
+  for (uint32_t i = 0; i < values.Length(); ++i) result.push_back(convert(values.Get(i)));
   return result;
 }
 
@@ -113,11 +129,8 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   StylizeOptions result;
   result.model = toModelOptions(options);
   result.losses = toLossOptions(options);
-  result.content = toRgb(field(options, "content").As<Napi::Object>());
-  Napi::Array styles = array(options, "styles");
-  for (uint32_t i = 0; i < styles.Length(); ++i) {
-    result.styles.push_back(toRgb(styles.Get(i).As<Napi::Object>()));
-  }
+  result.content = toRgb(field(options, "content"));
+  result.styles = images(options, "styles", toRgb);
   result.iterations = integer(options, "iterations");
   result.optimizer = string(options, "optimizer");
   result.learningRate = number(options, "learningRate");
@@ -135,12 +148,9 @@ EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
   EvaluateOptions result;
   result.model = toModelOptions(options);
   result.losses = toLossOptions(options);
-  result.content = toPlanar(field(options, "content").As<Napi::Object>());
-  Napi::Array styles = array(options, "styles");
-  for (uint32_t i = 0; i < styles.Length(); ++i) {
-    result.styles.push_back(toPlanar(styles.Get(i).As<Napi::Object>()));
-  }
-  result.image = toPlanar(field(options, "image").As<Napi::Object>());
+  result.content = toPlanar(field(options, "content"));
+  result.styles = images(options, "styles", toPlanar);
+  result.image = toPlanar(field(options, "image"));
   result.threads = integer(options, "threads");
   return result;
 }
