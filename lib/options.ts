@@ -151,7 +151,7 @@ function positiveInteger(name: string, value: unknown): number {
 }
 
 function nonNegativeInteger(name: string, value: unknown): number {
-  if (!isInteger(value) || value < 0) throw invalid(name, 'a non-negative integer', value);
+  if (!isInteger(value) || value < 0 || value > Number.MAX_SAFE_INTEGER) throw invalid(name, 'a non-negative integer', value);
   return value;
 }
 
@@ -251,9 +251,6 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalid('onProgress', 'a function', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', o.signal);
-  if (o.seed !== undefined && (!isInteger(o.seed) || o.seed < 0 || o.seed > Number.MAX_SAFE_INTEGER)) {
-    throw invalid('seed', 'a non-negative integer', o.seed);
-  }
 
   return {
     content: imageInput('content', o.content),
@@ -271,7 +268,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     learningRate: positiveNumber('learningRate', o.learningRate),
     lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
     init: oneOf('init', o.init, ['random', 'image'] as const),
-    seed: o.seed,
+    seed: nonNegativeInteger('seed', o.seed),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
     model: modelPath(o.model),
     preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),

@@ -38,6 +38,13 @@ test('imageSize scales the longest side; grayscale and transparent inputs become
   expect([result.image.width, result.image.height]).toEqual([24, 48]);
 });
 
+test('EXIF orientation is applied: a landscape JPEG tagged as rotated comes out portrait', async () => {
+  const image = pattern(60, 30, 3);
+  const rotated = await sharp(image.data, { raw: { width: 60, height: 30, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const result = await stylize(await base({ content: rotated, imageSize: 40, iterations: 1 }));
+  expect([result.image.width, result.image.height]).toEqual([20, 40]);
+});
+
 test('Adam, image init, max pooling and two blended styles run', async () => {
   const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
   expect(result.iterations).toBe(6);
@@ -112,6 +119,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
   writeFileSync(notAnImage, 'hello');
 
   test.each<[string, Partial<StylizeOptions>, RegExp]>([
+    ['fractional seed', { seed: 1.5 }, /Expected a non-negative integer for seed but received 1.5 of type number/],
     ['negative iterations', { iterations: -3 }, /^Expected a positive integer for iterations but received -3 of type number$/],
     ['fractional imageSize', { imageSize: 10.5 }, /Expected a positive integer for imageSize but received 10.5 of type number/],
     ['unknown optimizer', { optimizer: 'sgd' as never }, /Expected one of lbfgs, adam for optimizer but received 'sgd' of type string/],

@@ -5,10 +5,12 @@ raw bytes: float32 planar 0..1 RGB ("evaluate"), or uint8 interleaved RGB ("lbfg
 
   evaluate: losses at `image` and the gradient of the total with respect to it (written to
             request["gradient_path"] as float32)
-  lbfgs:    the loss after each of `iterations` evaluations of L-BFGS started from the content
+  lbfgs:    the loss after each of `iterations` evaluations of L-BFGS started from the content,
+            and the time from loading the model to the end
 """
 import json
 import sys
+import time
 
 import numpy as np
 import torch
@@ -106,7 +108,8 @@ def read_rgb(image):
 
 def main():
     request = json.load(sys.stdin)
-    torch.set_num_threads(2)
+    torch.set_num_threads(request.get("threads") or torch.get_num_threads())
+    start = time.perf_counter()
     net = Network(request["model"], request["pooling"], request.get("preprocess"))
     read = read_planar if request["mode"] == "evaluate" else read_rgb
     content = net.preprocess(read(request["content"]))
@@ -133,7 +136,7 @@ def main():
             return total
 
         optimizer.step(closure)
-        answer = {"losses": losses}
+        answer = {"losses": losses, "elapsedMs": (time.perf_counter() - start) * 1000}
     json.dump(answer, sys.stdout)
 
 
