@@ -33,6 +33,10 @@ export interface Result {
 
 let warnedRandomWeights = false;
 
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+}
+
 /** Gives an error raised in native or asynchronous code the stack of the stylize() call. */
 function withCallerStack(error: unknown, caller: Error): unknown {
   if (error instanceof Error && caller.stack) {
@@ -56,7 +60,7 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
 
 async function run(options: StylizeOptions): Promise<Result> {
   const o = resolveOptions(options);
-  o.signal?.throwIfAborted();
+  throwIfAborted(o.signal);
   if (o.model === 'random' && !warnedRandomWeights) {
     warnedRandomWeights = true;
     process.emitWarning('model random has untrained weights: results are textures, not artistic styles', {
@@ -67,7 +71,7 @@ async function run(options: StylizeOptions): Promise<Result> {
     decodeImage(o.content, 'content', o.imageSize),
     ...o.styles.map((style, index) => decodeImage(style, o.styles.length > 1 ? `style[${index}]` : 'style', o.imageSize)),
   ]);
-  o.signal?.throwIfAborted();
+  throwIfAborted(o.signal);
 
   const onProgress = o.onProgress;
   const job = addon.stylize(

@@ -94,7 +94,9 @@ test('an already aborted signal rejects before any work', async () => {
   const controller = new AbortController();
   controller.abort();
   let called = false;
-  await expect(stylize(await base({ signal: controller.signal, onProgress: () => (called = true) }))).rejects.toThrow(/aborted/);
+  const error = await stylize(await base({ signal: controller.signal, onProgress: () => (called = true) })).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(AbortError);
+  expect((error as AbortError).cause).toBe(controller.signal.reason);
   expect(called).toBe(false);
 });
 
