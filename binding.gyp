@@ -5,6 +5,7 @@
       "sources": [
         "native/binding/addon.cpp",
         "native/binding/convert.cpp",
+        "native/engine/cpu_memory.cpp",
         "native/engine/stylize.cpp",
         "native/engine/vgg.cpp"
       ],

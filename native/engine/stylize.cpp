@@ -8,6 +8,7 @@
 #include <numeric>
 #include <thread>
 
+#include "cpu_memory.h"
 #include "engine.h"
 #include "losses.h"
 #include "vgg.h"
@@ -144,6 +145,7 @@ auto withReadableErrors(Work work) {
 StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onProgress,
                       const std::atomic<bool>& cancelled) {
   return withReadableErrors([&] {
+    const CpuMemoryReuse memory;
     const auto start = Clock::now();
     const auto elapsedMs = [&] {
       return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -214,6 +216,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
 
 Evaluation evaluate(const EvaluateOptions& options) {
   return withReadableErrors([&] {
+    const CpuMemoryReuse memory;
     prepareThread(options.threads);
     torch::AutoGradMode gradients(true);
     const torch::Device device = torch::kCPU;
