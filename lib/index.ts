@@ -3,9 +3,10 @@ export type { Result, StylizedImage } from './stylize';
 export { defaults } from './options';
 export type { ImageInput, Init, Optimizer, Pooling, Preprocess, ProgressEvent, RgbImage, StylizeOptions } from './options';
 export type { OutputFormat } from './image';
-import { addon } from './native';
+import { addon, RuntimeInfo } from './native';
+export type { RuntimeInfo } from './native';
 
-/** The LibTorch the addon was built against, and the CUDA devices it sees. */
-export function runtimeInfo(): { torchVersion: string; cudaDevices: number } {
+/** The LibTorch the addon was built against, the CUDA devices it sees, and its memory. */
+export function runtimeInfo(): RuntimeInfo {
   return addon.runtimeInfo();
 }

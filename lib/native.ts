@@ -54,6 +54,15 @@ export interface NativeResult extends NativeLosses {
   device: string;
 }
 
+export interface RuntimeInfo {
+  /** The LibTorch the addon was built against. */
+  torchVersion: string;
+  /** CUDA devices LibTorch sees (0 without CUDA). */
+  cudaDevices: number;
+  /** CPU tensor memory the engine holds; 0 when no run is active. */
+  heldCpuBytes: number;
+}
+
 /** A float image in 0..1, planar (three planes of height * width). */
 export interface PlanarImage {
   width: number;
@@ -73,7 +82,7 @@ export interface NativeAddon {
     cancel(): void;
   };
   evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
-  runtimeInfo(): { torchVersion: string; cudaDevices: number };
+  runtimeInfo(): RuntimeInfo;
 }
 
 /** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */

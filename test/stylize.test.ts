@@ -107,6 +107,27 @@ test('an error thrown by onProgress ends the run and rejects with that error', a
   expect(calls).toBe(1);
 });
 
+test('a finished, a failed and a cancelled run each leave no tensor memory behind', async () => {
+  const held = () => runtimeInfo().heldCpuBytes;
+  await stylize(await base());
+  expect(held()).toBe(0);
+  await expect(stylize(await base({ styleLayers: ['relu1_1', 'relu9_1'] }))).rejects.toThrow(/Layer relu9_1/);
+  expect(held()).toBe(0);
+  const controller = new AbortController();
+  let heldDuringRun = 0;
+  const run = stylize(await base({
+    iterations: 100,
+    signal: controller.signal,
+    onProgress: (event) => {
+      heldDuringRun = Math.max(heldDuringRun, held());
+      if (event.iteration === 2) controller.abort();
+    },
+  }));
+  await expect(run).rejects.toBeInstanceOf(AbortError);
+  expect(heldDuringRun).toBeGreaterThan(0);
+  expect(held()).toBe(0);
+});
+
 test('asking for CUDA without it is a clear error', async () => {
   if (runtimeInfo().cudaDevices > 0) {
     await expect(stylize(await base({ device: 'cuda:99' }))).rejects.toThrow(/Device cuda:99 does not exist/);

@@ -131,6 +131,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Object object = Napi::Object::New(info.Env());
   object.Set("torchVersion", runtime.torchVersion);
   object.Set("cudaDevices", runtime.cudaDevices);
+  object.Set("heldCpuBytes", static_cast<double>(runtime.heldCpuBytes));
   return object;
 }
 

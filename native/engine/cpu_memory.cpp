@@ -99,4 +99,12 @@ CpuMemoryReuse::~CpuMemoryReuse() {
   for (void* data : released) std::free(data);
 }
 
+size_t heldCpuBytes() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  size_t total = 0;
+  for (const auto& [data, size] : p.sizes) total += size;
+  return total;
+}
+
 }  // namespace neural_style

@@ -4,6 +4,8 @@
 // again while any run is active, and returned to the system when the last run ends.
 #pragma once
 
+#include <cstddef>
+
 namespace neural_style {
 
 // Held for the length of a run (construct it before any tensor of the run).
@@ -14,5 +16,9 @@ class CpuMemoryReuse {
   CpuMemoryReuse(const CpuMemoryReuse&) = delete;
   CpuMemoryReuse& operator=(const CpuMemoryReuse&) = delete;
 };
+
+// Bytes of CPU tensor memory this allocator holds, in use or kept for reuse: zero once no run is
+// active and no tensor of a run survives it.
+size_t heldCpuBytes();
 
 }  // namespace neural_style

@@ -115,6 +115,7 @@ Evaluation evaluate(const EvaluateOptions& options);
 struct RuntimeInfo {
   std::string torchVersion;
   int cudaDevices = 0;
+  size_t heldCpuBytes = 0;  // CPU tensor memory still held by the engine
 };
 
 RuntimeInfo runtimeInfo();

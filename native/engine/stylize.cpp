@@ -239,7 +239,9 @@ Evaluation evaluate(const EvaluateOptions& options) {
 }
 
 RuntimeInfo runtimeInfo() {
-  return {TORCH_VERSION, torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0};
+  return {TORCH_VERSION,
+          torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
+          heldCpuBytes()};
 }
 
 }  // namespace neural_style
