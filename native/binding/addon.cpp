@@ -3,6 +3,8 @@
 #include <napi.h>
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "../engine/engine.h"
 #include "convert.h"
@@ -10,92 +12,134 @@
 namespace neural_style::binding {
 namespace {
 
-class StylizeWorker : public Napi::AsyncProgressQueueWorker<Progress> {
+using CancelFlag = std::shared_ptr<std::atomic<bool>>;
+
+// The runs started from one JavaScript environment (the main thread, or a worker thread). When
+// it shuts down, say by Worker.terminate(), its runs are cancelled so it need not wait for them.
+using ActiveRuns = std::set<CancelFlag>;
+
+// A worker whose promise is settled in OnOK alone, never through SetError: while an environment
+// shuts down, every call into it can fail, and such a failure must end quietly, not abort Node.
+template <typename Base>
+class SettlingWorker : public Base {
  public:
-  StylizeWorker(Napi::Env env, StylizeOptions options, Napi::Value onProgress,
-                std::shared_ptr<std::atomic<bool>> cancelled)
-      : AsyncProgressQueueWorker(env, "neural-style:stylize"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        options_(std::move(options)),
-        cancelled_(std::move(cancelled)) {
-    if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
-  }
+  template <typename... Args>
+  explicit SettlingWorker(Napi::Env env, Args&&... args)
+      : Base(env, std::forward<Args>(args)...), deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  // Resolves or rejects the promise on the JS thread.
+  virtual void Settle(const Napi::Promise::Deferred& deferred) = 0;
+
+  void OnOK() override {
+    try {
+      Napi::HandleScope scope(this->Env());
+      Settle(deferred_);
+    } catch (const Napi::Error&) {
+      // The environment is going away: nothing is left to observe the promise.
+    }
+  }
+
+  Napi::Error Failure(const std::string& message) const {
+    return Napi::Error::New(this->Env(), message);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progress>> {
+ public:
+  StylizeWorker(Napi::Env env, StylizeOptions options, Napi::Value onProgress,
+                std::shared_ptr<ActiveRuns> activeRuns)
+      : SettlingWorker(env, "neural-style:stylize"),
+        options_(std::move(options)),
+        cancelled_(std::make_shared<std::atomic<bool>>(false)),
+        activeRuns_(std::move(activeRuns)) {
+    if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
+    activeRuns_->insert(cancelled_);
+  }
+
+  const CancelFlag& Cancelled() const { return cancelled_; }
 
  protected:
   void Execute(const ExecutionProgress& queue) override {
     try {
       result_ = stylize(options_, [&](const Progress& progress) { queue.Send(&progress, 1); },
                         *cancelled_);
-    } catch (const Cancelled& error) {
+    } catch (const neural_style::Cancelled& error) {
       aborted_ = true;
-      SetError(error.what());
+      failure_ = error.what();
     } catch (const std::exception& error) {
-      SetError(error.what());
+      failure_ = error.what();
     }
   }
 
   void OnProgress(const Progress* events, size_t count) override {
-    Napi::HandleScope scope(Env());
     if (onProgress_.IsEmpty() || !callbackError_.IsEmpty()) return;
-    for (size_t i = 0; i < count; ++i) {
-      try {
-        onProgress_.Call({fromProgress(Env(), events[i])});
-      } catch (const Napi::Error& error) {
-        // A throwing progress callback ends the run and becomes its error.
-        callbackError_ = Napi::Persistent(error.Value());
-        cancelled_->store(true);
-        return;
+    try {
+      Napi::HandleScope scope(Env());
+      for (size_t i = 0; i < count; ++i) {
+        Napi::Object event = fromProgress(Env(), events[i]);
+        try {
+          onProgress_.Call({event});
+        } catch (const Napi::Error& error) {
+          // A throwing progress callback ends the run and becomes its error.
+          callbackError_ = Napi::Persistent(error.Value());
+          cancelled_->store(true);
+          return;
+        }
       }
+    } catch (const Napi::Error&) {
+      cancelled_->store(true);  // the environment is going away
     }
   }
 
-  void OnOK() override {
-    if (!callbackError_.IsEmpty()) return deferred_.Reject(callbackError_.Value());
-    deferred_.Resolve(fromResult(Env(), result_));
-  }
-
-  void OnError(const Napi::Error& error) override {
-    if (!callbackError_.IsEmpty()) return deferred_.Reject(callbackError_.Value());
-    if (aborted_) error.Value().Set("name", "AbortError");
-    deferred_.Reject(error.Value());
+  void Settle(const Napi::Promise::Deferred& deferred) override {
+    activeRuns_->erase(cancelled_);
+    if (!callbackError_.IsEmpty()) return deferred.Reject(callbackError_.Value());
+    if (failure_.empty()) return deferred.Resolve(fromResult(Env(), result_));
+    Napi::Error error = Failure(failure_);
+    if (aborted_) error.Set("name", Napi::String::New(Env(), "AbortError"));
+    deferred.Reject(error.Value());
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   StylizeOptions options_;
-  std::shared_ptr<std::atomic<bool>> cancelled_;
+  CancelFlag cancelled_;
+  std::shared_ptr<ActiveRuns> activeRuns_;
   Napi::FunctionReference onProgress_;
   Napi::ObjectReference callbackError_;
   StylizeResult result_;
+  std::string failure_;
   bool aborted_ = false;
 };
 
-class EvaluateWorker : public Napi::AsyncWorker {
+class EvaluateWorker : public SettlingWorker<Napi::AsyncWorker> {
  public:
   EvaluateWorker(Napi::Env env, EvaluateOptions options)
-      : AsyncWorker(env, "neural-style:evaluate"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        options_(std::move(options)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+      : SettlingWorker(env, "neural-style:evaluate"), options_(std::move(options)) {}
 
  protected:
   void Execute() override {
     try {
       result_ = evaluate(options_);
     } catch (const std::exception& error) {
-      SetError(error.what());
+      failure_ = error.what();
     }
   }
-  void OnOK() override { deferred_.Resolve(fromEvaluation(Env(), result_)); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+  void Settle(const Napi::Promise::Deferred& deferred) override {
+    if (failure_.empty()) return deferred.Resolve(fromEvaluation(Env(), result_));
+    deferred.Reject(Failure(failure_).Value());
+  }
 
  private:
-  Napi::Promise::Deferred deferred_;
   EvaluateOptions options_;
   Evaluation result_;
+  std::string failure_;
 };
 
 Napi::Object requireObject(const Napi::CallbackInfo& info) {
@@ -106,13 +150,12 @@ Napi::Object requireObject(const Napi::CallbackInfo& info) {
 }
 
 // stylize(options, onProgress?) -> { promise, cancel() }
-Napi::Value Stylize(const Napi::CallbackInfo& info) {
+Napi::Value Stylize(const Napi::CallbackInfo& info, const std::shared_ptr<ActiveRuns>& activeRuns) {
   Napi::Env env = info.Env();
-  auto cancelled = std::make_shared<std::atomic<bool>>(false);
-  auto* worker = new StylizeWorker(env, toStylizeOptions(requireObject(info)), info[1], cancelled);
+  auto* worker = new StylizeWorker(env, toStylizeOptions(requireObject(info)), info[1], activeRuns);
   Napi::Object job = Napi::Object::New(env);
   job.Set("promise", worker->Promise());
-  job.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo&) {
+  job.Set("cancel", Napi::Function::New(env, [cancelled = worker->Cancelled()](const Napi::CallbackInfo&) {
             cancelled->store(true);
           }));
   worker->Queue();
@@ -122,8 +165,9 @@ Napi::Value Stylize(const Napi::CallbackInfo& info) {
 // evaluate(options) -> Promise<{ loss, content, style, tv, gradient }>
 Napi::Value Evaluate(const Napi::CallbackInfo& info) {
   auto* worker = new EvaluateWorker(info.Env(), toEvaluateOptions(requireObject(info)));
+  Napi::Promise promise = worker->Promise();
   worker->Queue();
-  return worker->Promise();
+  return promise;
 }
 
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
@@ -138,7 +182,13 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("stylize", Napi::Function::New(env, Stylize));
+  auto activeRuns = std::make_shared<ActiveRuns>();
+  env.AddCleanupHook([activeRuns] {
+    for (const auto& cancelled : *activeRuns) cancelled->store(true);
+  });
+  exports.Set("stylize", Napi::Function::New(env, [activeRuns](const Napi::CallbackInfo& info) {
+                return Stylize(info, activeRuns);
+              }));
   exports.Set("evaluate", Napi::Function::New(env, Evaluate));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   return exports;
