@@ -7,6 +7,27 @@ import { ImageInput, outputFormats, RgbImage } from './options';
 
 export type OutputFormat = (typeof outputFormats)[string];
 
+function unreadable(input: ImageInput, name: string, error: unknown): Error {
+  const source = typeof input === 'string' ? input : `a Buffer of ${input.length} bytes`;
+  return new Error(`Could not read ${name} (${source}) as an image: ${(error as Error).message}`);
+}
+
+/** The size `decodeImage` will give the image, from its header alone. */
+export async function scaledSize(input: ImageInput, name: string, longestSide: number): Promise<{ width: number; height: number }> {
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await sharp(input).metadata();
+  } catch (error) {
+    throw unreadable(input, name, error);
+  }
+  // EXIF orientations 5 to 8 turn the picture a quarter.
+  const turned = (metadata.orientation ?? 1) >= 5;
+  const width = (turned ? metadata.height : metadata.width) ?? longestSide;
+  const height = (turned ? metadata.width : metadata.height) ?? longestSide;
+  const scale = longestSide / Math.max(width, height);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
 /**
  * Decodes any image sharp reads into sRGB RGB bytes, EXIF orientation applied, transparency
  * flattened onto white, scaled so that its longest side is `longestSide`.
@@ -23,8 +44,7 @@ export async function decodeImage(input: ImageInput, name: string, longestSide: 
       .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data };
   } catch (error) {
-    const source = typeof input === 'string' ? input : `a Buffer of ${input.length} bytes`;
-    throw new Error(`Could not read ${name} (${source}) as an image: ${(error as Error).message}`);
+    throw unreadable(input, name, error);
   }
 }
 

@@ -165,6 +165,12 @@ describe('bad input is rejected before any native work, naming the input', () =>
     expect(existsSync(output)).toBe(false);
   });
 
+  test('an imageSize too large for memory is refused before any work', async () => {
+    await expect(stylize(await base({ imageSize: 30000, device: 'cpu' }))).rejects.toThrow(
+      /^imageSize 30000 makes a 30000x24000 image, which needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower imageSize$/,
+    );
+  });
+
   test("errors carry the caller's stack", async () => {
     const error = (await stylize(await base({ iterations: 0 })).catch((e: unknown) => e)) as Error;
     expect(error.stack).toContain('stylize.test.ts');

@@ -137,6 +137,9 @@ auto withReadableErrors(Work work) {
     return work();
   } catch (const c10::Error& error) {
     throw std::runtime_error(error.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("Out of memory: this image size needs more memory than is available; "
+                             "try a smaller imageSize or fewer lbfgsHistory corrections");
   }
 }
 
