@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 
 /** A file path, or the bytes of an image in any format sharp reads. */
@@ -225,6 +225,13 @@ function output(value: unknown): string | undefined {
   if (!existsSync(directory) || !statSync(directory).isDirectory()) {
     throw new Error(`output directory does not exist: ${directory}`);
   }
+  // Found now rather than after a long run.
+  try {
+    accessSync(directory, constants.W_OK);
+  } catch {
+    throw new Error(`output directory is not writable: ${directory}`);
+  }
+  if (existsSync(value) && statSync(value).isDirectory()) throw new Error(`output is a directory: ${value}`);
   return value;
 }
 

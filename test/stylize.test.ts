@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
@@ -139,6 +139,8 @@ test('asking for CUDA without it is a clear error', async () => {
 describe('bad input is rejected before any native work, naming the input', () => {
   const dir = temporaryDir();
   const notAnImage = join(dir, 'notes.txt');
+  const folderNamedPng = join(dir, 'folder.png');
+  mkdirSync(folderNamedPng);
   writeFileSync(notAnImage, 'hello');
 
   test.each<[string, Partial<StylizeOptions>, RegExp]>([
@@ -155,6 +157,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['empty style buffer', { style: Buffer.alloc(0) }, /Expected a non-empty Buffer for style/],
     ['output with unknown extension', { output: join(dir, 'out.xyz') }, /Expected a file path ending in .png, .jpg/],
     ['output in a missing directory', { output: join(dir, 'nope', 'out.png') }, /output directory does not exist/],
+    ['output that is a directory', { output: folderNamedPng }, /output is a directory: .*folder\.png/],
     ['content that is not an image', { content: notAnImage }, /Could not read content \(.*notes\.txt\) as an image/],
     ['style bytes that are not an image', { style: Buffer.from('not an image') }, /Could not read style \(a Buffer of 12 bytes\) as an image/],
   ])('%s', async (_title, extra, message) => {
