@@ -3,6 +3,7 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -59,6 +60,11 @@ class ReusingCpuAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &giveBack; }
+
+  // LibTorch 2.2 and later declare this pure virtual (and so call it here); 1.13 has none.
+  void copy_data(void* destination, const void* source, std::size_t count) const {
+    std::memcpy(destination, source, count);
+  }
 
  private:
   static void* takeCached(size_t size) {
