@@ -6,6 +6,10 @@
 # (as generator expressions) an addon links, and NEURAL_STYLE_TORCH_HAS_CUDA.
 
 if(DEFINED ENV{LIBTORCH})
+  if(NOT EXISTS "$ENV{LIBTORCH}/share/cmake/Torch/TorchConfig.cmake")
+    message(FATAL_ERROR "LIBTORCH=$ENV{LIBTORCH} is not an unpacked LibTorch: "
+      "it has no share/cmake/Torch/TorchConfig.cmake")
+  endif()
   list(PREPEND CMAKE_PREFIX_PATH "$ENV{LIBTORCH}")
 elseif(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
   if(DEFINED ENV{PYTHON})

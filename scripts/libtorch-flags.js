@@ -11,12 +11,12 @@ const { join } = require('node:path');
 
 const probeBuild = mkdtempSync(join(tmpdir(), 'libtorch-probe-'));
 const configure = spawnSync('cmake', ['-S', join(__dirname, 'libtorch-probe'), '-B', probeBuild], { encoding: 'utf8' });
-if (configure.status !== 0) {
+const settings = configure.status === 0 ? JSON.parse(readFileSync(join(probeBuild, 'libtorch.json'), 'utf8')) : null;
+rmSync(probeBuild, { recursive: true, force: true });
+if (!settings) {
   process.stderr.write(configure.stdout + configure.stderr);
   process.exit(1);
 }
-const settings = JSON.parse(readFileSync(join(probeBuild, 'libtorch.json'), 'utf8'));
-rmSync(probeBuild, { recursive: true, force: true });
 
 const parts = {
   include_dirs: settings.include_dirs,

@@ -1,0 +1,83 @@
+// The LibTorch search both builds share (cmake/libtorch.cmake), seen through the probe that
+// binding.gyp asks: which installation wins, and what it makes the addon link with.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { temporaryDir } from './helpers';
+
+const flagsScript = join(__dirname, '..', 'scripts', 'libtorch-flags.js');
+
+/** A LibTorch-shaped folder whose TorchConfig.cmake only describes itself. */
+function fakeLibTorch(name: string, withCuda = false): string {
+  const root = join(temporaryDir(), name);
+  const configDir = join(root, 'share', 'cmake', 'Torch');
+  mkdirSync(configDir, { recursive: true });
+  const libraries = withCuda ? ['torch', 'torch_cuda'] : ['torch'];
+  writeFileSync(
+    join(configDir, 'TorchConfig.cmake'),
+    [
+      `set(TORCH_INCLUDE_DIRS ${root}/include)`,
+      `set(TORCH_CXX_FLAGS "-DFAKE_TORCH=${name}")`,
+      `set(TORCH_LIBRARIES ${libraries.join(' ')})`,
+      ...libraries.flatMap((library) => [
+        `add_library(${library} SHARED IMPORTED)`,
+        `set_target_properties(${library} PROPERTIES IMPORTED_LOCATION ${root}/lib/lib${library}.so)`,
+      ]),
+    ].join('\n'),
+  );
+  return root;
+}
+
+/** A stand-in for a Python with torch: prints `prefix` as torch.utils.cmake_prefix_path. */
+function fakePython(prefix: string): string {
+  const path = join(temporaryDir(), 'python3');
+  writeFileSync(path, `#!/bin/sh\necho ${prefix}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+function probe(part: string, env: Record<string, string | undefined>) {
+  const clean = { ...process.env };
+  for (const name of ['LIBTORCH', 'Torch_DIR', 'PYTHON']) delete clean[name];
+  const result = spawnSync(process.execPath, [flagsScript, part], { encoding: 'utf8', env: { ...clean, ...env } });
+  return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr };
+}
+
+test('LIBTORCH comes first, before Torch_DIR and a Python with torch', () => {
+  const chosen = fakeLibTorch('chosen');
+  const other = fakeLibTorch('other');
+  const result = probe('cflags', { LIBTORCH: chosen, PYTHON: fakePython(join(other, 'share', 'cmake')) });
+  expect(result.stdout).toBe('-DFAKE_TORCH=chosen');
+});
+
+test('Torch_DIR is honoured like LIBTORCH', () => {
+  const chosen = fakeLibTorch('chosen');
+  expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe('-DFAKE_TORCH=chosen');
+});
+
+test("a Python that can import torch comes next, through torch.utils.cmake_prefix_path", () => {
+  const fromPython = fakeLibTorch('python');
+  const result = probe('include_dirs', { PYTHON: fakePython(join(fromPython, 'share', 'cmake')) });
+  expect(result.stdout).toBe(join(fromPython, 'include'));
+});
+
+test("then the system's libtorch-dev, with its own C++ ABI flag and an rpath to its libraries", () => {
+  const python = fakePython('/nonexistent');
+  expect(probe('cflags', { PYTHON: python }).stdout).toMatch(/^-D_GLIBCXX_USE_CXX11_ABI=[01]$/);
+  expect(probe('libraries', { PYTHON: python }).stdout).toMatch(/libtorch\.so.*libtorch_cpu\.so.*libc10\.so/);
+  expect(probe('ldflags', { PYTHON: python }).stdout).toMatch(/^-Wl,-rpath,\/\S+$/);
+});
+
+test('a CUDA LibTorch is linked with --no-as-needed so its kernels stay loaded', () => {
+  const cuda = fakeLibTorch('cuda', true);
+  expect(probe('libraries', { LIBTORCH: cuda }).stdout).toBe(`${cuda}/lib/libtorch.so ${cuda}/lib/libtorch_cuda.so`);
+  expect(probe('ldflags', { LIBTORCH: cuda }).stdout).toBe(`-Wl,-rpath,${cuda}/lib -Wl,--no-as-needed`);
+});
+
+test('a LIBTORCH that is not a LibTorch is a clear error', () => {
+  const result = probe('cflags', { LIBTORCH: temporaryDir() });
+  expect(result.status).not.toBe(0);
+  // CMake wraps long messages: compare with the line breaks undone.
+  expect(result.stderr.replace(/\s+/g, ' ')).toMatch(/LIBTORCH=\S+ is not an unpacked LibTorch: it has no share\/cmake\/Torch\/TorchConfig\.cmake/);
+});
