@@ -45,6 +45,21 @@ test('EXIF orientation is applied: a landscape JPEG tagged as rotated comes out 
   expect([result.image.width, result.image.height]).toEqual([20, 40]);
 });
 
+test('the JavaScript thread stays free while the native work runs', async () => {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  const started = Date.now();
+  try {
+    await stylize(await base({ model: 'random', imageSize: 96, iterations: 10 }));
+  } finally {
+    clearInterval(timer);
+  }
+  const elapsed = Date.now() - started;
+  expect(elapsed).toBeGreaterThan(200);
+  // A blocked thread would tick about once; a free one close to elapsed / 5 times.
+  expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
+});
+
 test('Adam, image init, max pooling and two blended styles run', async () => {
   const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
   expect(result.iterations).toBe(6);
