@@ -87,7 +87,7 @@ test('abort stops the native work within about one iteration and rejects with Ab
   let last = 0;
   const options = await base({
     model: 'random',
-    imageSize: 96,
+    imageSize: 160, // iterations slow enough that delivering progress never lags behind by two
     iterations: 200,
     signal: controller.signal,
     onProgress: (event) => {
