@@ -42,10 +42,6 @@ class SettlingWorker : public Base {
     }
   }
 
-  Napi::Error Failure(const std::string& message) const {
-    return Napi::Error::New(this->Env(), message);
-  }
-
  private:
   Napi::Promise::Deferred deferred_;
 };
@@ -101,7 +97,7 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
     activeRuns_->erase(cancelled_);
     if (!callbackError_.IsEmpty()) return deferred.Reject(callbackError_.Value());
     if (failure_.empty()) return deferred.Resolve(fromResult(Env(), result_));
-    Napi::Error error = Failure(failure_);
+    Napi::Error error = Napi::Error::New(Env(), failure_);
     if (aborted_) error.Set("name", Napi::String::New(Env(), "AbortError"));
     deferred.Reject(error.Value());
   }
@@ -133,7 +129,7 @@ class EvaluateWorker : public SettlingWorker<Napi::AsyncWorker> {
 
   void Settle(const Napi::Promise::Deferred& deferred) override {
     if (failure_.empty()) return deferred.Resolve(fromEvaluation(Env(), result_));
-    deferred.Reject(Failure(failure_).Value());
+    deferred.Reject(Napi::Error::New(Env(), failure_).Value());
   }
 
  private:
