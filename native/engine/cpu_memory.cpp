@@ -1,6 +1,7 @@
 #include "cpu_memory.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,13 @@ namespace neural_style {
 namespace {
 
 constexpr size_t kAlignment = 64;  // what c10's own CPU allocator guarantees
+
+// LibTorch 2.3 made Allocator::allocate non-const.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define NEURAL_STYLE_ALLOCATE_QUALIFIER
+#else
+#define NEURAL_STYLE_ALLOCATE_QUALIFIER const
+#endif
 
 struct Pool {
   std::mutex mutex;
@@ -47,7 +55,7 @@ void giveBack(void* data) {
 
 class ReusingCpuAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(size_t size) const override {
+  c10::DataPtr allocate(size_t size) NEURAL_STYLE_ALLOCATE_QUALIFIER override {
     const c10::Device cpu(c10::DeviceType::CPU);
     if (size == 0) return {nullptr, cpu};
     void* data = takeCached(size);

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// Checks the addon on a CUDA device against the CPU, through the addon alone (no sharp, so only
+// Node, dist/ and the built addon need to be on the GPU machine). Run by cuda-check.sh there;
+// `--device cpu` runs the same checks on a machine without a GPU.
+//
+//   node scripts/device/cuda-check.js [--device cuda] [--size 512] [--iterations 20]
+// Prints one JSON object per check and a summary table; exits 1 when a check fails.
+'use strict';
+
+const { cpus } = require('node:os');
+
+const { addon } = require('../../dist/native');
+const { defaults } = require('../../dist/options');
+
+const argument = (name, fallback) => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : fallback;
+};
+const device = argument('device', 'cuda');
+const size = Number(argument('size', 512));
+const timedIterations = Number(argument('iterations', 20));
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const relative = (a, b) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
+
+// Smooth waves with a little seeded noise, so that the VGG terms, not TV, dominate the loss.
+function waves(width, height, seed) {
+  const data = Buffer.alloc(width * height * 3);
+  let state = seed;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        const wave = 50 * Math.sin((x * (seed + 2)) / 17 + c) + 50 * Math.cos((y * (seed + 3)) / 23 - c);
+        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(128 + wave + (state >>> 28))));
+      }
+    }
+  }
+  return { width, height, data };
+}
+
+function options(overrides) {
+  const width = overrides.width ?? 96;
+  const height = Math.round((width * 3) / 4);
+  return {
+    ...defaults,
+    model: 'random',
+    modelSeed: 0,
+    pooling: 'avg',
+    styleBlendWeights: [],
+    content: waves(width, height, 1),
+    styles: [waves(width, height, 2)],
+    ...overrides,
+  };
+}
+
+// Runs the addon, collecting every progress event; resolves with the result or the error.
+async function run(overrides, onEvent) {
+  const events = [];
+  const job = addon.stylize(options(overrides), (event) => {
+    events.push(event);
+    onEvent?.(event, job);
+  });
+  try {
+    return { result: await job.promise, events };
+  } catch (error) {
+    return { error, events };
+  }
+}
+
+const checks = [];
+function record(name, passed, details) {
+  checks.push({ name, passed });
+  console.log(JSON.stringify({ check: name, passed, ...details }));
+}
+
+async function main() {
+  const info = addon.runtimeInfo();
+  const usesCuda = device.startsWith('cuda');
+  record('runtime', !usesCuda || info.cudaDevices > 0, { ...info, cpuCores: cpus().length });
+  if (usesCuda && info.cudaDevices === 0) throw new Error('CUDA is not available to this addon build');
+
+  const auto = await run({ device: 'auto', iterations: 1, init: 'image' });
+  record('auto picks the GPU when there is one', auto.result?.device === (usesCuda ? 'cuda:0' : 'cpu'), {
+    device: auto.result?.device,
+    error: auto.error?.message,
+  });
+
+  const missing = await run({ device: `cuda:${info.cudaDevices}`, iterations: 1 });
+  record('a device index past the last one is refused', /does not exist|not available/.test(missing.error?.message), {
+    error: missing.error?.message,
+  });
+
+  // The same 10 L-BFGS iterations on both devices, without TV so that only the network's terms
+  // count. cuDNN may use TF32 for convolutions, so the GPU's losses differ in the third or fourth
+  // digit, and the difference grows along the path.
+  const onCpu = await run({ device: 'cpu', iterations: 10, init: 'image', tvWeight: 0 });
+  const onDevice = await run({ device, iterations: 10, init: 'image', tvWeight: 0 });
+  const firstLoss = relative(onDevice.events[0].loss, onCpu.events[0].loss);
+  const finalLoss = relative(onDevice.result.loss, onCpu.result.loss);
+  const pixels = onDevice.result.image.data;
+  let largestPixelDifference = 0;
+  for (let i = 0; i < pixels.length; i++) {
+    largestPixelDifference = Math.max(largestPixelDifference, Math.abs(pixels[i] - onCpu.result.image.data[i]));
+  }
+  record('losses match the CPU', firstLoss < 5e-3 && finalLoss < 5e-2, {
+    firstLossRelative: firstLoss,
+    finalLossRelative: finalLoss,
+    cpuLosses: onCpu.events.map((event) => event.loss),
+    deviceLosses: onDevice.events.map((event) => event.loss),
+    largestPixelDifference,
+  });
+
+  const adam = await run({ device, iterations: 20, optimizer: 'adam', init: 'image' });
+  record('Adam lowers the loss', adam.events.at(-1).loss < adam.events[0].loss, {
+    first: adam.events[0].loss,
+    last: adam.events.at(-1).loss,
+    error: adam.error?.message,
+  });
+
+  const cancelled = await run({ device, iterations: 1000, width: 256 }, (event, job) => {
+    if (event.iteration === 3) job.cancel();
+  });
+  record('cancel stops within one iteration', cancelled.error?.name === 'AbortError' && cancelled.events.length <= 4, {
+    events: cancelled.events.length,
+    error: cancelled.error?.message,
+  });
+
+  const preview = await run({ device, iterations: 2, previewInterval: 2, width: 64 });
+  const shown = preview.events.at(-1)?.preview;
+  record('previews come back from the device', shown?.data.length === shown?.width * shown?.height * 3, {
+    width: shown?.width,
+    height: shown?.height,
+  });
+
+  // Per-iteration time at the requested size with the default layers and weights: medians of the
+  // gaps between progress events, so loading and the targets stay out. The CPU runs alongside
+  // with fewer iterations, as it is far slower.
+  const timing = async (on, iterations) => {
+    const { result, events, error } = await run({ device: on, iterations, width: size });
+    if (error) throw error;
+    const gaps = events.slice(1).map((event, i) => event.elapsedMs - events[i].elapsedMs);
+    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, loss: result.loss };
+  };
+  const deviceTiming = await timing(device, timedIterations);
+  const cpuTiming = usesCuda ? await timing('cpu', 5) : deviceTiming;
+  record('timing', Number.isFinite(deviceTiming.msPerIteration), {
+    size: `${size}x${Math.round((size * 3) / 4)}`,
+    device: deviceTiming,
+    cpu: cpuTiming,
+    cpuOverDevice: cpuTiming.msPerIteration / deviceTiming.msPerIteration,
+  });
+
+  const held = addon.runtimeInfo().heldCpuBytes;
+  record('no CPU memory held after the runs', held === 0, { heldCpuBytes: held });
+
+  console.log('\ncheck | passed');
+  for (const check of checks) console.log(`${check.name} | ${check.passed ? 'yes' : 'NO'}`);
+  console.log(
+    `${device}: ${deviceTiming.msPerIteration.toFixed(1)} ms/iteration at ${size} px; cpu (${cpus().length} cores): ` +
+      `${cpuTiming.msPerIteration.toFixed(1)} ms; ratio ${(cpuTiming.msPerIteration / deviceTiming.msPerIteration).toFixed(1)}`,
+  );
+  process.exitCode = checks.every((check) => check.passed) ? 0 : 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
