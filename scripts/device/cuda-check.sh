@@ -24,4 +24,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_LIBRARY_OUTPUT_DIRECTORY=
 cmake --build build --parallel "$(nproc)" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 echo "linked: $(readelf -d build/Release/neural_style.node | grep -o 'lib[a-z0-9_]*\.so[.0-9]*' | tr '\n' ' ')"
 
+# What binding.gyp would get from the same search (node-gyp itself is not carried).
+echo "node-gyp ldflags: $(node scripts/libtorch-flags.js ldflags)"
+echo "node-gyp libraries: $(node scripts/libtorch-flags.js libraries)"
+
 node scripts/device/cuda-check.js "$@" | tee "$out/cuda-check.log"
