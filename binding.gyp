@@ -16,13 +16,13 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "<!@(node scripts/libtorch-flags.js cflags)"],
+      "cflags_cc": ["-O2", "-fexceptions", "<!@(node scripts/libtorch-flags.js cflags)"],
       "ldflags": ["<!@(node scripts/libtorch-flags.js ldflags)"],
       "libraries": ["<!@(node scripts/libtorch-flags.js libraries)"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "GCC_ENABLE_CPP_RTTI": "YES",
-        "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
+        "OTHER_CPLUSPLUSFLAGS": ["<!@(node scripts/libtorch-flags.js cflags)"]
       }
     }
   ]

@@ -3,7 +3,8 @@
 #   2. a Python that can `import torch` ($ENV{PYTHON}, else python3): torch.utils.cmake_prefix_path;
 #   3. the system install (Debian/Ubuntu libtorch-dev).
 # Defines the usual TORCH_* variables plus NEURAL_STYLE_TORCH_LINK_FILES: the shared libraries
-# (as generator expressions) an addon links, and NEURAL_STYLE_TORCH_HAS_CUDA.
+# (as generator expressions) an addon links, NEURAL_STYLE_TORCH_HAS_CUDA, and
+# NEURAL_STYLE_CXX_STANDARD: the C++ standard this LibTorch's headers need.
 
 if(DEFINED ENV{LIBTORCH})
   if(NOT EXISTS "$ENV{LIBTORCH}/share/cmake/Torch/TorchConfig.cmake")
@@ -35,7 +36,14 @@ if(NOT Torch_FOUND)
     "(Debian/Ubuntu), or set LIBTORCH to the root of an unpacked LibTorch, or Torch_DIR to "
     "its share/cmake/Torch folder.")
 endif()
-message(STATUS "LibTorch: ${Torch_DIR}")
+message(STATUS "LibTorch ${Torch_VERSION}: ${Torch_DIR}")
+
+# LibTorch's headers refuse C++17 from 2.12 on (before, C++17 is what LibTorch itself was built as).
+if(Torch_VERSION VERSION_GREATER_EQUAL 2.12)
+  set(NEURAL_STYLE_CXX_STANDARD 20)
+else()
+  set(NEURAL_STYLE_CXX_STANDARD 17)
+endif()
 
 set(NEURAL_STYLE_TORCH_LINK_FILES "")
 set(NEURAL_STYLE_TORCH_HAS_CUDA OFF)

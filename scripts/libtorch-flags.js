@@ -20,7 +20,8 @@ if (!settings) {
 
 const parts = {
   include_dirs: settings.include_dirs,
-  cflags: settings.cxx_flags.split(/\s+/).filter(Boolean),
+  // The C++ standard LibTorch's headers need, and its C++ ABI flag.
+  cflags: [`-std=c++${settings.cxx_standard}`, ...settings.cxx_flags.split(/\s+/).filter(Boolean)],
   libraries: settings.libraries,
   // Load LibTorch from where it was found; keep CUDA libraries that nothing references directly.
   ldflags: [`-Wl,-rpath,${settings.lib_dir}`, ...(settings.cuda ? ['-Wl,--no-as-needed'] : [])],

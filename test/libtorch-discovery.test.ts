@@ -9,7 +9,7 @@ import { temporaryDir } from './helpers';
 const flagsScript = join(__dirname, '..', 'scripts', 'libtorch-flags.js');
 
 /** A LibTorch-shaped folder whose TorchConfig.cmake only describes itself. */
-function fakeLibTorch(name: string, withCuda = false): string {
+function fakeLibTorch(name: string, { withCuda = false, version = '' } = {}): string {
   const root = join(temporaryDir(), name);
   const configDir = join(root, 'share', 'cmake', 'Torch');
   mkdirSync(configDir, { recursive: true });
@@ -26,6 +26,7 @@ function fakeLibTorch(name: string, withCuda = false): string {
       ]),
     ].join('\n'),
   );
+  if (version) writeFileSync(join(configDir, 'TorchConfigVersion.cmake'), `set(PACKAGE_VERSION ${version})\n`);
   return root;
 }
 
@@ -48,12 +49,12 @@ test('LIBTORCH comes first, before Torch_DIR and a Python with torch', () => {
   const chosen = fakeLibTorch('chosen');
   const other = fakeLibTorch('other');
   const result = probe('cflags', { LIBTORCH: chosen, PYTHON: fakePython(join(other, 'share', 'cmake')) });
-  expect(result.stdout).toBe('-DFAKE_TORCH=chosen');
+  expect(result.stdout).toBe('-std=c++17 -DFAKE_TORCH=chosen');
 });
 
 test('Torch_DIR is honoured like LIBTORCH', () => {
   const chosen = fakeLibTorch('chosen');
-  expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe('-DFAKE_TORCH=chosen');
+  expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe('-std=c++17 -DFAKE_TORCH=chosen');
 });
 
 test("a Python that can import torch comes next, through torch.utils.cmake_prefix_path", () => {
@@ -64,15 +65,22 @@ test("a Python that can import torch comes next, through torch.utils.cmake_prefi
 
 test("then the system's libtorch-dev, with its own C++ ABI flag and an rpath to its libraries", () => {
   const python = fakePython('/nonexistent');
-  expect(probe('cflags', { PYTHON: python }).stdout).toMatch(/^-D_GLIBCXX_USE_CXX11_ABI=[01]$/);
+  expect(probe('cflags', { PYTHON: python }).stdout).toMatch(/^-std=c\+\+17 -D_GLIBCXX_USE_CXX11_ABI=[01]$/);
   expect(probe('libraries', { PYTHON: python }).stdout).toMatch(/libtorch\.so.*libtorch_cpu\.so.*libc10\.so/);
   expect(probe('ldflags', { PYTHON: python }).stdout).toMatch(/^-Wl,-rpath,\/\S+$/);
 });
 
 test('a CUDA LibTorch is linked with --no-as-needed so its kernels stay loaded', () => {
-  const cuda = fakeLibTorch('cuda', true);
+  const cuda = fakeLibTorch('cuda', { withCuda: true });
   expect(probe('libraries', { LIBTORCH: cuda }).stdout).toBe(`${cuda}/lib/libtorch.so ${cuda}/lib/libtorch_cuda.so`);
   expect(probe('ldflags', { LIBTORCH: cuda }).stdout).toBe(`-Wl,-rpath,${cuda}/lib -Wl,--no-as-needed`);
+});
+
+test('LibTorch 2.12 and later, whose headers need C++20, are compiled as C++20', () => {
+  const cflags = (version: string) => probe('cflags', { LIBTORCH: fakeLibTorch(version, { version }) }).stdout;
+  expect(cflags('2.11.0')).toBe('-std=c++17 -DFAKE_TORCH=2.11.0');
+  expect(cflags('2.12.0')).toBe('-std=c++20 -DFAKE_TORCH=2.12.0');
+  expect(cflags('3.0.1')).toBe('-std=c++20 -DFAKE_TORCH=3.0.1');
 });
 
 test('a LIBTORCH that is not a LibTorch is a clear error', () => {
