@@ -39,14 +39,13 @@ function waves(width, height, seed) {
   return { width, height, data };
 }
 
-function options(overrides) {
-  const width = overrides.width ?? 96;
+// The addon's options for a 4:3 run `width` pixels wide; the rest as given.
+function options({ width = 96, ...overrides }) {
   const height = Math.round((width * 3) / 4);
   return {
     ...defaults,
     model: 'random',
     modelSeed: 0,
-    pooling: 'avg',
     styleBlendWeights: [],
     content: waves(width, height, 1),
     styles: [waves(width, height, 2)],
