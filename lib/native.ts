@@ -30,6 +30,8 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   init: string;
   seed: number;
   device: string;
+  /** Bytes the system can still give the process; the run's CPU tensors stay within it. 0: no limit. */
+  availableMemory: number;
   progressInterval: number;
   previewInterval: number;
 }

@@ -1,5 +1,3 @@
-import { freemem } from 'node:os';
-
 import { addon } from './native';
 import { decodeImage, encodeImage, OutputFormat, scaledSize, writeImage } from './image';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizeOptions } from './options';
@@ -72,13 +70,16 @@ function estimatedBytes(pixels: number, o: ResolvedOptions): number {
   return baseBytes + pixels * activationBytesPerPixel + optimizerBytes;
 }
 
-/** Refuses, before decoding, a CPU run that cannot fit in memory: running out would kill Node. */
+/**
+ * Refuses, before decoding, a CPU run that cannot fit in memory: running out would get Node
+ * killed. The memory counted is what the process can still have, container limits included.
+ */
 async function checkMemory(o: ResolvedOptions): Promise<void> {
   const mayUseCuda = o.device !== 'cpu' && (o.device !== 'auto' || addon.runtimeInfo().cudaDevices > 0);
   if (mayUseCuda) return;
   const { width, height } = await scaledSize(o.content, 'content', o.imageSize);
   const needed = estimatedBytes(width * height, o);
-  const available = freemem();
+  const available = process.availableMemory();
   if (needed > available) {
     const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
     throw new RangeError(
@@ -109,6 +110,8 @@ async function run(options: StylizeOptions): Promise<Result> {
     {
       ...o,
       modelSeed: o.seed,
+      // The estimate above can be short; the engine refuses tensor memory past this instead.
+      availableMemory: process.availableMemory(),
       content,
       styles,
     },

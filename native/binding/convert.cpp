@@ -139,6 +139,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.seed = static_cast<uint64_t>(number(options, "seed"));
   result.device = string(options, "device");
   result.threads = integer(options, "threads");
+  result.availableMemory = static_cast<size_t>(number(options, "availableMemory"));
   result.progressInterval = integer(options, "progressInterval");
   result.previewInterval = integer(options, "previewInterval");
   return result;

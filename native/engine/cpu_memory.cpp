@@ -3,10 +3,14 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -14,6 +18,7 @@ namespace neural_style {
 namespace {
 
 constexpr size_t kAlignment = 64;  // what c10's own CPU allocator guarantees
+constexpr size_t kNoBudget = SIZE_MAX;
 
 // LibTorch 2.3 made Allocator::allocate non-const.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
@@ -26,12 +31,32 @@ struct Pool {
   std::mutex mutex;
   std::unordered_map<void*, size_t> sizes;                   // every block handed out
   std::unordered_map<size_t, std::vector<void*>> freeBlocks;  // kept for reuse, by size
+  size_t heldBytes = 0;      // the sizes of every block handed out
+  size_t budget = kNoBudget;  // the most heldBytes may reach while runs are active
   int activeRuns = 0;
 };
 
 Pool& pool() {
   static Pool* instance = new Pool();  // never destroyed: tensors may outlive static teardown
   return *instance;
+}
+
+// Returns the blocks kept for reuse to the system. The caller holds the pool's lock.
+void releaseFreeBlocks(Pool& p) {
+  for (auto& [size, blocks] : p.freeBlocks) {
+    for (void* data : blocks) {
+      p.sizes.erase(data);
+      p.heldBytes -= size;
+      std::free(data);
+    }
+  }
+  p.freeBlocks.clear();
+}
+
+std::string gib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  return text;
 }
 
 // The deleter gets the data pointer itself: oneDNN frees through raw_deleter() that way, and
@@ -47,6 +72,7 @@ void giveBack(void* data) {
         p.freeBlocks[known->second].push_back(data);
         return;
       }
+      p.heldBytes -= known->second;
       p.sizes.erase(known);
     }
   }
@@ -59,11 +85,7 @@ class ReusingCpuAllocator final : public c10::Allocator {
     const c10::Device cpu(c10::DeviceType::CPU);
     if (size == 0) return {nullptr, cpu};
     void* data = takeCached(size);
-    if (data == nullptr) {
-      if (posix_memalign(&data, kAlignment, size) != 0) throw std::bad_alloc();
-      std::lock_guard<std::mutex> lock(pool().mutex);
-      pool().sizes[data] = size;
-    }
+    if (data == nullptr) data = allocateFresh(size);
     return {data, data, &giveBack, cpu};
   }
 
@@ -84,41 +106,57 @@ class ReusingCpuAllocator final : public c10::Allocator {
     found->second.pop_back();
     return data;
   }
+
+  static void* allocateFresh(size_t size) {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (p.activeRuns > 0 && p.heldBytes + size > p.budget) {
+      // Kept blocks only save time: give them back before refusing.
+      releaseFreeBlocks(p);
+      if (p.heldBytes + size > p.budget) {
+        throw CpuMemoryExhausted(
+            "Out of memory: the run holds " + gib(p.heldBytes) + " and needs more, but only " +
+            gib(p.budget) + " can be had without the system killing the process; lower " +
+            "imageSize (or lbfgsHistory), or free memory");
+      }
+    }
+    void* data = nullptr;
+    if (posix_memalign(&data, kAlignment, size) != 0) throw std::bad_alloc();
+    p.sizes[data] = size;
+    p.heldBytes += size;
+    return data;
+  }
 };
 
 }  // namespace
 
-CpuMemoryReuse::CpuMemoryReuse() {
+CpuMemoryReuse::CpuMemoryReuse(size_t availableBytes) {
   static ReusingCpuAllocator allocator;
   static std::once_flag installed;
   std::call_once(installed, [] { c10::SetCPUAllocator(&allocator, /*priority=*/1); });
-  std::lock_guard<std::mutex> lock(pool().mutex);
-  ++pool().activeRuns;
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  ++p.activeRuns;
+  if (availableBytes > 0) {
+    // What the process allocates besides tensors (oneDNN's code and caches, thread stacks, the
+    // JavaScript heap) comes out of the same memory.
+    const size_t reserve = std::max<size_t>(size_t{64} << 20, availableBytes / 20);
+    p.budget = p.heldBytes + (availableBytes > reserve ? availableBytes - reserve : 0);
+  }
 }
 
 CpuMemoryReuse::~CpuMemoryReuse() {
-  std::vector<void*> released;
-  {
-    Pool& p = pool();
-    std::lock_guard<std::mutex> lock(p.mutex);
-    if (--p.activeRuns > 0) return;
-    for (auto& [size, blocks] : p.freeBlocks) {
-      for (void* data : blocks) {
-        p.sizes.erase(data);
-        released.push_back(data);
-      }
-    }
-    p.freeBlocks.clear();
-  }
-  for (void* data : released) std::free(data);
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (--p.activeRuns > 0) return;
+  releaseFreeBlocks(p);
+  p.budget = kNoBudget;
 }
 
 size_t heldCpuBytes() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  size_t total = 0;
-  for (const auto& [data, size] : p.sizes) total += size;
-  return total;
+  return p.heldBytes;
 }
 
 }  // namespace neural_style

@@ -56,6 +56,7 @@ struct StylizeOptions {
   uint64_t seed = 0;
   std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"
   int threads = 0;                  // 0: all cores
+  size_t availableMemory = 0;       // bytes the system can still give the process; 0: unknown
   int progressInterval = 1;
   int previewInterval = 0;          // 0: no previews
 };

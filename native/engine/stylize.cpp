@@ -148,7 +148,7 @@ auto withReadableErrors(Work work) {
 StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onProgress,
                       const std::atomic<bool>& cancelled) {
   return withReadableErrors([&] {
-    const CpuMemoryReuse memory;
+    const CpuMemoryReuse memory(options.availableMemory);
     const auto start = Clock::now();
     const auto elapsedMs = [&] {
       return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -219,7 +219,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
 
 Evaluation evaluate(const EvaluateOptions& options) {
   return withReadableErrors([&] {
-    const CpuMemoryReuse memory;
+    const CpuMemoryReuse memory(/*availableBytes=*/0);
     prepareThread(options.threads);
     torch::AutoGradMode gradients(true);
     const torch::Device device = torch::kCPU;

@@ -46,6 +46,7 @@ function options({ width = 96, ...overrides }) {
     ...defaults,
     model: 'random',
     modelSeed: 0,
+    availableMemory: 0,
     styleBlendWeights: [],
     content: waves(width, height, 1),
     styles: [waves(width, height, 2)],

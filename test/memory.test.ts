@@ -1,0 +1,76 @@
+// A CPU run that outgrows memory must fail with an error, never get the process killed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { fixture, pattern, png, temporaryDir } from './helpers';
+
+const GiB = 2 ** 30;
+const dir = temporaryDir();
+
+async function options(extra: Partial<StylizeOptions>): Promise<StylizeOptions> {
+  return { content: await png(pattern(40, 32, 0)), style: await png(pattern(40, 32, 1)), model: fixture('tiny-numbered.pt'), device: 'cpu', threads: 2, ...extra };
+}
+
+afterEach(() => jest.restoreAllMocks());
+
+test('the check before a run counts the memory the process can have, container limits included', async () => {
+  const available = jest.spyOn(process, 'availableMemory').mockReturnValue(GiB);
+  let progressed = false;
+  await expect(stylize(await options({ imageSize: 1500, onProgress: () => (progressed = true) }))).rejects.toThrow(
+    /^imageSize 1500 makes a 1500x1200 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.0 GB is available: lower imageSize$/,
+  );
+  expect(available).toHaveBeenCalled();
+  expect(progressed).toBe(false);
+});
+
+test('memory taken away after that check makes the engine refuse tensors, not crash', async () => {
+  // Plenty for the estimate, then 150 MiB once the run starts: less than its tensors need.
+  jest.spyOn(process, 'availableMemory').mockReturnValueOnce(8 * GiB).mockReturnValueOnce(150 * 2 ** 20);
+  const output = join(dir, 'never.png');
+  await expect(stylize(await options({ model: 'random', imageSize: 256, iterations: 5, output }))).rejects.toThrow(
+    /^Out of memory: the run holds \d\.\d\d GiB and needs more, but only 0\.\d\d GiB can be had without the system killing the process; lower imageSize \(or lbfgsHistory\), or free memory$/,
+  );
+  expect(existsSync(output)).toBe(false);
+  expect(runtimeInfo().heldCpuBytes).toBe(0);
+  // The limit ends with the run.
+  const result = await stylize(await options({ model: 'random', imageSize: 256, iterations: 2 }));
+  expect(result.iterations).toBe(2);
+});
+
+// The case the checks exist for: a container whose memory limit is far below the machine's.
+// A memory cgroup stands in for one; making it needs root and a writable cgroup file system.
+function makeMemoryCgroup(): { group: string; limitFile: string } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const [root, limitFile] of [['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], ['/sys/fs/cgroup', 'memory.max']]) {
+    const group = join(root, `neural-style-test-${process.pid}`);
+    try {
+      mkdirSync(group);
+    } catch {
+      continue;
+    }
+    if (existsSync(join(group, limitFile))) return { group, limitFile };
+    rmdirSync(group);
+  }
+  return undefined;
+}
+
+const cgroup = makeMemoryCgroup();
+afterAll(() => cgroup && rmdirSync(cgroup.group));
+if (!cgroup) console.warn('Skipping the container memory test: it needs root and a writable memory cgroup');
+
+(cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
+  const { group, limitFile } = cgroup!;
+  writeFileSync(join(group, limitFile), String(1.5 * GiB));
+  const [content, style, output] = ['content.png', 'style.png', 'big.png'].map((name) => join(dir, name));
+  writeFileSync(content, await png(pattern(40, 32, 0)));
+  writeFileSync(style, await png(pattern(40, 32, 1)));
+  // The shell moves itself into the group, then becomes the CLI.
+  const run = spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group, 'cgroup.procs'), process.execPath, join(__dirname, '..', 'dist', 'cli.js'),
+    '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2'], { encoding: 'utf8' });
+  expect(run.signal).toBeNull();
+  expect(run.status).toBe(1);
+  expect(run.stderr).toMatch(/^neural-style: imageSize 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower imageSize$/m);
+  expect(existsSync(output)).toBe(false);
+});
