@@ -189,6 +189,17 @@ describe('bad input is rejected before any native work, naming the input', () =>
     );
   });
 
+  test.each([
+    ['content', async () => ({ imageSize: 12 }), /^The content image is 12x10 pixels, too small for layer relu5_1, which follows 4 poolings and so needs at least 16 pixels on each side: raise imageSize or use shallower layers$/],
+    ['style', async () => ({ style: [await patternPng(1), await png(pattern(80, 3, 2))] }), /^The style image 2 is 40x2 pixels, too small for layer relu3_1, which follows 2 poolings and so needs at least 4 pixels on each side/],
+  ])('a %s image too small for the layers is refused before the first iteration', async (_input, extra, message) => {
+    const output = join(dir, 'small.png');
+    let progressed = false;
+    await expect(stylize(await base({ output, ...(await extra()), onProgress: () => (progressed = true) }))).rejects.toThrow(message);
+    expect(progressed).toBe(false);
+    expect(existsSync(output)).toBe(false);
+  });
+
   test("errors carry the caller's stack", async () => {
     const error = (await stylize(await base({ iterations: 0 })).catch((e: unknown) => e)) as Error;
     expect(error.stack).toContain('stylize.test.ts');

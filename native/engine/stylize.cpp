@@ -85,6 +85,15 @@ class Objective {
     if (blend.empty()) blend.assign(styles.size(), 1.0);
     const double blendSum = std::accumulate(blend.begin(), blend.end(), 0.0);
 
+    layers_ = options.contentLayers;
+    layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
+    // The image being optimised has the content's size, and so must reach every layer.
+    vgg.checkSize(content, layers_, "content image");
+    for (size_t i = 0; i < styles.size(); ++i) {
+      vgg.checkSize(styles[i], options.styleLayers,
+                    styles.size() > 1 ? "style image " + std::to_string(i + 1) : "style image");
+    }
+
     torch::NoGradGuard noGrad;
     auto contentFeatures = vgg.features(content, options.contentLayers);
     for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
@@ -99,8 +108,6 @@ class Objective {
         }
       }
     }
-    layers_ = options.contentLayers;
-    layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
   }
 
   Terms operator()(const torch::Tensor& image) const {

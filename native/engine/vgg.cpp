@@ -144,6 +144,25 @@ size_t Vgg::indexOf(const std::string& name) const {
   throw std::runtime_error(message.str());
 }
 
+void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& names,
+                    const std::string& what) const {
+  for (const auto& name : names) {
+    const size_t index = indexOf(name);
+    int64_t poolings = 0;
+    for (size_t i = 0; i < index; ++i) poolings += layers_[i].kind == Kind::Pool ? 1 : 0;
+    const int64_t minimum = int64_t{1} << poolings;
+    const int64_t height = x.size(2), width = x.size(3);
+    if (height < minimum || width < minimum) {
+      throw std::runtime_error("The " + what + " is " + std::to_string(width) + "x" +
+                               std::to_string(height) + " pixels, too small for layer " + name +
+                               ", which follows " + std::to_string(poolings) +
+                               (poolings == 1 ? " pooling" : " poolings") +
+                               " and so needs at least " + std::to_string(minimum) +
+                               " pixels on each side: raise imageSize or use shallower layers");
+    }
+  }
+}
+
 torch::Tensor Vgg::preprocess(const torch::Tensor& rgb) const {
   if (preprocess_ == "caffe") {
     return rgb.flip(1) * 255 - channelVector(kCaffeMeanBgr, rgb);

@@ -26,6 +26,11 @@ class Vgg {
   std::map<std::string, torch::Tensor> features(const torch::Tensor& x,
                                                 const std::vector<std::string>& layers) const;
 
+  // Throws unless `x` is large enough to reach `layers`: each pooling halves the sides, and
+  // needs at least two pixels to pool. `what` names the image in the message.
+  void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers,
+                 const std::string& what) const;
+
   const std::string& preprocessing() const { return preprocess_; }
 
  private:
