@@ -200,6 +200,15 @@ describe('bad input is rejected before any native work, naming the input', () =>
     expect(existsSync(output)).toBe(false);
   });
 
+  test.each([
+    ['weights', { styleWeight: 1e300 }, /^The loss is no longer finite at iteration 1 \(content [\d.e+-]+, style inf, tv [\d.e+-]+\): lower the loss weights$/],
+    ['steps', { optimizer: 'adam', learningRate: 1e30 }, /^The loss is no longer finite at iteration 2 \(content inf, style inf, tv inf\): lower the loss weights or learningRate$/],
+  ] as const)('a loss that overflows float32 (too large %s) ends the run with an error, not a noise image', async (_cause, extra, message) => {
+    const output = join(dir, 'overflow.png');
+    await expect(stylize(await base({ output, ...extra }))).rejects.toThrow(message);
+    expect(existsSync(output)).toBe(false);
+  });
+
   test("errors carry the caller's stack", async () => {
     const error = (await stylize(await base({ iterations: 0 })).catch((e: unknown) => e)) as Error;
     expect(error.stack).toContain('stylize.test.ts');

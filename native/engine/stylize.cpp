@@ -5,7 +5,9 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <cmath>
 #include <numeric>
+#include <sstream>
 #include <thread>
 
 #include "cpu_memory.h"
@@ -69,6 +71,16 @@ struct Terms {
   torch::Tensor total;
   Losses values;
 };
+
+// Past float32's range the optimisation cannot recover, and would only write noise.
+void checkFinite(const Losses& losses, int iteration, const std::string& optimizer) {
+  if (std::isfinite(losses.total)) return;
+  std::ostringstream message;
+  message << "The loss is no longer finite at iteration " << iteration << " (content "
+          << losses.content << ", style " << losses.style << ", tv " << losses.tv
+          << "): lower the loss weights" << (optimizer == "adam" ? " or learningRate" : "");
+  throw std::runtime_error(message.str());
+}
 
 class Objective {
  public:
@@ -192,6 +204,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       terms.total.backward();
       last = terms.values;
       ++iteration;
+      checkFinite(last, iteration, options.optimizer);
       if (iteration % options.progressInterval == 0 || iteration == options.iterations) {
         Progress progress{iteration, last, elapsedMs(), std::nullopt};
         if (options.previewInterval > 0 && iteration % options.previewInterval == 0) {
