@@ -16,37 +16,39 @@ export function iterationPath(output: string, iteration: number): string {
   return `${output.slice(0, output.length - extension.length)}_${iteration}${extension}`;
 }
 
+const flags = {
+  content: { type: 'string', demandOption: true, describe: 'Content image' },
+  style: { type: 'string', demandOption: true, describe: 'Style image, or several separated by commas' },
+  output: { type: 'string', demandOption: true, describe: 'Output image; the format follows the extension' },
+  'style-blend-weights': { type: 'string', describe: 'Comma-separated weights of the style images' },
+  'image-size': { type: 'number', default: defaults.imageSize, describe: 'Longest side of the output, in pixels' },
+  iterations: { type: 'number', default: defaults.iterations },
+  'content-weight': { type: 'number', default: defaults.contentWeight },
+  'style-weight': { type: 'number', default: defaults.styleWeight },
+  'tv-weight': { type: 'number', default: defaults.tvWeight },
+  'content-layers': { type: 'string', default: defaults.contentLayers.join(','), describe: 'Comma-separated VGG layers' },
+  'style-layers': { type: 'string', default: defaults.styleLayers.join(','), describe: 'Comma-separated VGG layers' },
+  optimizer: { choices: ['lbfgs', 'adam'], default: defaults.optimizer },
+  'learning-rate': { type: 'number', default: defaults.learningRate, describe: "Adam's step size" },
+  init: { choices: ['random', 'image'], default: defaults.init },
+  seed: { type: 'number', default: defaults.seed },
+  pooling: { choices: ['avg', 'max'], default: defaults.pooling },
+  model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
+  preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
+  device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
+  threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for all cores' },
+  'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
+  'save-iter': { type: 'number', default: 0, describe: 'Also write OUTPUT_N.ext every N iterations; 0 for never' },
+  json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },
+} as const;
+
 function parse(argv: string[]) {
   return yargs(argv)
     .scriptName('neural-style')
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
-    .options({
-      content: { type: 'string', demandOption: true, describe: 'Content image' },
-      style: { type: 'string', demandOption: true, describe: 'Style image, or several separated by commas' },
-      output: { type: 'string', demandOption: true, describe: 'Output image; the format follows the extension' },
-      'style-blend-weights': { type: 'string', describe: 'Comma-separated weights of the style images' },
-      'image-size': { type: 'number', default: defaults.imageSize, describe: 'Longest side of the output, in pixels' },
-      iterations: { type: 'number', default: defaults.iterations },
-      'content-weight': { type: 'number', default: defaults.contentWeight },
-      'style-weight': { type: 'number', default: defaults.styleWeight },
-      'tv-weight': { type: 'number', default: defaults.tvWeight },
-      'content-layers': { type: 'string', default: defaults.contentLayers.join(','), describe: 'Comma-separated VGG layers' },
-      'style-layers': { type: 'string', default: defaults.styleLayers.join(','), describe: 'Comma-separated VGG layers' },
-      optimizer: { choices: ['lbfgs', 'adam'], default: defaults.optimizer },
-      'learning-rate': { type: 'number', default: defaults.learningRate, describe: "Adam's step size" },
-      init: { choices: ['random', 'image'], default: defaults.init },
-      seed: { type: 'number', default: defaults.seed },
-      pooling: { choices: ['avg', 'max'], default: defaults.pooling },
-      model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
-      preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
-      device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
-      threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for all cores' },
-      'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
-      'save-iter': { type: 'number', default: 0, describe: 'Also write OUTPUT_N.ext every N iterations; 0 for never' },
-      json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },
-    })
+    .options(flags)
     .check((args) => {
       for (const name of ['print-iter', 'save-iter'] as const) {
         const value = args[name];
@@ -126,6 +128,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Validation names options as the API does (imageSize); here they are flags (--image-size). */
+export function asFlag(message: string): string {
+  return message.replace(/^(Expected .* for )(\w+)( but received .*)$/, (whole, before: string, name: string, after: string) => {
+    const flag = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+    return flag in flags ? `${before}--${flag}${after}` : whole;
+  });
+}
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
@@ -135,7 +145,7 @@ if (require.main === module) {
   process.removeAllListeners('warning');
   process.on('warning', (warning) => process.stderr.write(`neural-style: warning: ${warning.message}\n`));
   main(hideBin(process.argv)).catch((error: Error) => {
-    process.stderr.write(`neural-style: ${error.message.split('\n')[0]}\n`);
+    process.stderr.write(`neural-style: ${asFlag(error.message.split('\n')[0])}\n`);
     process.exitCode = 1;
   });
 }

@@ -49,7 +49,8 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
 
 test.each([
   ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
-  ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for iterations but received -3 of type number\n$/],
+  ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
+  ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
   ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown argument: colour\n$/],
   ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Invalid values:/],
   ['a non-VGG model', ['--model', 'NOT_VGG'], /^neural-style: Model .*not-vgg\.pt is not a VGG network/],
