@@ -71,15 +71,22 @@ function estimatedBytes(pixels: number, o: ResolvedOptions): number {
 }
 
 /**
- * Refuses, before decoding, a CPU run that cannot fit in memory: running out would get Node
- * killed. The memory counted is what the process can still have, container limits included.
+ * The memory a run may take, or 0 for no limit. Only Linux kills a process that runs out, and only
+ * there does the figure count what the system could reclaim (and container limits): macOS reports
+ * as free just the pages nothing holds, far less than it would give.
  */
+function availableMemory(): number {
+  return process.platform === 'linux' ? process.availableMemory() : 0;
+}
+
+/** Refuses, before decoding, a CPU run that cannot fit in the memory it may take. */
 async function checkMemory(o: ResolvedOptions): Promise<void> {
+  const available = availableMemory();
+  if (available === 0) return;
   const mayUseCuda = o.device !== 'cpu' && (o.device !== 'auto' || addon.runtimeInfo().cudaDevices > 0);
   if (mayUseCuda) return;
   const { width, height } = await scaledSize(o.content, 'content', o.imageSize);
   const needed = estimatedBytes(width * height, o);
-  const available = process.availableMemory();
   if (needed > available) {
     const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
     throw new RangeError(
@@ -111,7 +118,7 @@ async function run(options: StylizeOptions): Promise<Result> {
       ...o,
       modelSeed: o.seed,
       // The estimate above can be short; the engine refuses tensor memory past this instead.
-      availableMemory: process.availableMemory(),
+      availableMemory: availableMemory(),
       content,
       styles,
     },
