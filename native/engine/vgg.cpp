@@ -86,6 +86,12 @@ void Vgg::loadTorchScript(const std::string& path) {
       if (layer.weight.dim() != 4 || layer.weight.size(2) != 3 || layer.weight.size(3) != 3) {
         throw notVgg("layer " + child.name + " is not a 3x3 convolution");
       }
+      // A damaged or badly converted file; left alone it would surface as a NaN loss.
+      if (!torch::isfinite(layer.weight).all().item<bool>() ||
+          !torch::isfinite(layer.bias).all().item<bool>()) {
+        throw std::runtime_error("Model " + path + " has weights that are not finite numbers in " +
+                                 layer.name + ": the file is damaged or was converted wrongly");
+      }
     } else if (type == "ReLU") {
       if (layers_.empty() || layers_.back().kind != Kind::Conv) {
         throw notVgg("layer " + child.name + " (ReLU) does not follow a convolution");

@@ -6,6 +6,7 @@
                     metadata saying its inputs use caffe preprocessing
   tiny-whole.pt     a whole-network module keeping its layers under `features`
   not-vgg.pt        a TorchScript module that is no VGG
+  nan-weights.pt    tiny-numbered.pt's layout with a NaN among conv3_2's weights
   vgg19-full.pt     (with --full) torchvision's genuine vgg19().features, random weights, 80 MB
 """
 import collections
@@ -59,6 +60,11 @@ def main():
 
     torch.jit.script(Whole(nn.Sequential(*[m for _, m in vgg_layers(TINY_WIDTHS)]))).save(
         os.path.join(folder, "tiny-whole.pt"))
+
+    damaged = nn.Sequential(*[module for _, module in vgg_layers(TINY_WIDTHS)])
+    with torch.no_grad():
+        damaged[12].weight[0, 0, 1, 1] = float("nan")  # conv3_2: the 7th convolution
+    torch.jit.script(damaged).save(os.path.join(folder, "nan-weights.pt"))
 
     not_vgg = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
     torch.jit.script(not_vgg).save(os.path.join(folder, "not-vgg.pt"))
