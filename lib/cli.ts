@@ -112,7 +112,7 @@ export async function main(argv: string[]): Promise<void> {
     preprocess: args.preprocess as Preprocess | undefined,
     device: args.device,
     threads: args.threads,
-    progressInterval: printIter > 0 && saveIter > 0 ? gcd(printIter, saveIter) : printIter || saveIter || args.iterations,
+    progressInterval: printIter || args.iterations,
     previewInterval: saveIter,
     onProgress,
   });
@@ -134,10 +134,6 @@ export function asFlag(message: string): string {
     const flag = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
     return flag in flags ? `${before}--${flag}${after}` : whole;
   });
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
 }
 
 if (require.main === module) {

@@ -23,7 +23,7 @@ export interface ProgressEvent {
   style: number;
   tv: number;
   elapsedMs: number;
-  /** The current image, on iterations that are multiples of `previewInterval`. */
+  /** The current image, on the iterations that are multiples of `previewInterval`. */
   preview?: RgbImage;
 }
 
@@ -81,9 +81,12 @@ export interface StylizeOptions {
   device?: string;
   /** CPU threads; default 0, meaning all cores. */
   threads?: number;
-  /** Call onProgress every this many iterations; default 1. */
+  /** Call onProgress every this many iterations, and after the last; default 1. */
   progressInterval?: number;
-  /** Attach the current image to progress events every this many iterations; default 0 (never). */
+  /**
+   * Call onProgress with the current image every this many iterations (whatever
+   * progressInterval is); default 0 (never).
+   */
   previewInterval?: number;
   onProgress?: (event: ProgressEvent) => void;
   /** Aborting rejects the promise with an AbortError and stops the native work. */

@@ -31,6 +31,14 @@ test('progress events arrive in order with the promised fields; previews when as
   expect((await sharp(encoded).metadata()).width).toBe(40);
 });
 
+test('previews come at their own interval, whatever the progress interval', async () => {
+  const events: ProgressEvent[] = [];
+  await stylize(await base({ iterations: 9, progressInterval: 2, previewInterval: 3, onProgress: (e) => events.push(e) }));
+  expect(events.map((e) => [e.iteration, e.preview !== undefined])).toEqual([
+    [2, false], [3, true], [4, false], [6, true], [8, false], [9, true],
+  ]);
+});
+
 test('imageSize scales the longest side; grayscale and transparent inputs become RGB', async () => {
   const gray = await sharp(Buffer.alloc(30 * 60, 128), { raw: { width: 30, height: 60, channels: 1 } }).png().toBuffer();
   const rgba = await sharp({ create: { width: 50, height: 20, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).png().toBuffer();

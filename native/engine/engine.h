@@ -57,8 +57,8 @@ struct StylizeOptions {
   std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"
   int threads = 0;                  // 0: all cores
   size_t availableMemory = 0;       // bytes the system can still give the process; 0: unknown
-  int progressInterval = 1;
-  int previewInterval = 0;          // 0: no previews
+  int progressInterval = 1;         // progress after every this many iterations, and the last
+  int previewInterval = 0;          // and with the image after every this many; 0: no previews
 };
 
 struct Losses {

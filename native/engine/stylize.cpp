@@ -205,11 +205,10 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       last = terms.values;
       ++iteration;
       checkFinite(last, iteration, options.optimizer);
-      if (iteration % options.progressInterval == 0 || iteration == options.iterations) {
+      const bool previewDue = options.previewInterval > 0 && iteration % options.previewInterval == 0;
+      if (previewDue || iteration % options.progressInterval == 0 || iteration == options.iterations) {
         Progress progress{iteration, last, elapsedMs(), std::nullopt};
-        if (options.previewInterval > 0 && iteration % options.previewInterval == 0) {
-          progress.preview = toRgb(vgg.deprocess(image));
-        }
+        if (previewDue) progress.preview = toRgb(vgg.deprocess(image));
         onProgress(progress);
       }
       return terms.total;
