@@ -36,7 +36,7 @@ const flags = {
   model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
   preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
   device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
-  threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for all cores' },
+  threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for one per core this process can use' },
   'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
   'save-iter': { type: 'number', default: 0, describe: 'Also write OUTPUT_N.ext every N iterations; 0 for never' },
   json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },

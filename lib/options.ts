@@ -1,6 +1,8 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 
+import { usableCpus } from './cpus';
+
 /** A file path, or the bytes of an image in any format sharp reads. */
 export type ImageInput = string | Buffer;
 
@@ -79,7 +81,10 @@ export interface StylizeOptions {
   preprocess?: Preprocess;
   /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; default 'auto'. */
   device?: string;
-  /** CPU threads; default 0, meaning all cores. */
+  /**
+   * CPU threads; default 0, meaning one per core this process can use (its CPU affinity, and a
+   * container's CPU quota, count).
+   */
   threads?: number;
   /** Call onProgress every this many iterations, and after the last; default 1. */
   progressInterval?: number;
@@ -283,7 +288,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     model: modelPath(o.model),
     preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),
     device: device(o.device),
-    threads: nonNegativeInteger('threads', o.threads),
+    threads: nonNegativeInteger('threads', o.threads) || usableCpus(),
     progressInterval: positiveInteger('progressInterval', o.progressInterval),
     previewInterval: nonNegativeInteger('previewInterval', o.previewInterval),
     onProgress: o.onProgress,

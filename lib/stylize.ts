@@ -27,6 +27,8 @@ export interface Result {
   elapsedMs: number;
   /** Where the work ran: 'cpu' or 'cuda:N'. */
   device: string;
+  /** CPU threads the run used. */
+  threads: number;
   /** The file written, when `output` was given. */
   output?: string;
 }
@@ -139,6 +141,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   const { image, ...summary } = native;
   const result: Result = {
     ...summary,
+    threads: o.threads,
     image: { ...image, encode: (format) => encodeImage(image, format) },
   };
   if (o.output) {

@@ -25,7 +25,7 @@ test('progress events arrive in order with the promised fields; previews when as
   const preview = events[1].preview!;
   expect([preview.width, preview.height, preview.data.length]).toEqual([40, 32, 40 * 32 * 3]);
   expect(result.loss).toBe(events[4].loss);
-  expect(result).toMatchObject({ iterations: 9, device: 'cpu' });
+  expect(result).toMatchObject({ iterations: 9, device: 'cpu', threads: 2 });
   expect(result.image.data.length).toBe(40 * 32 * 3);
   const encoded = await result.image.encode('png');
   expect((await sharp(encoded).metadata()).width).toBe(40);
