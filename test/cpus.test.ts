@@ -1,11 +1,10 @@
 // The default thread count: one per core the process can use, container limits included.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { cgroupCpuQuota } from '../lib/cpus';
-import { fixture, pattern, png, temporaryDir } from './helpers';
+import { fixture, makeCgroup, pattern, png, spawnInCgroup, temporaryDir } from './helpers';
 
 function fakeRoot(files: Record<string, string>): string {
   const root = temporaryDir();
@@ -29,33 +28,19 @@ test.each([
   expect(cgroupCpuQuota(fakeRoot(files))).toBe(quota);
 });
 
-// The real thing, where this machine lets a test make a CPU cgroup (root, a writable v1 cpu
-// hierarchy, as CI has) and has more than one core to take away.
-function makeCpuCgroup(): string | undefined {
-  const group = `/sys/fs/cgroup/cpu/neural-style-test-${process.pid}`;
-  if (process.getuid?.() !== 0 || cpus().length < 2) return undefined;
-  try {
-    mkdirSync(group);
-  } catch {
-    return undefined;
-  }
-  if (existsSync(join(group, 'cpu.cfs_quota_us'))) return group;
-  rmdirSync(group);
-  return undefined;
-}
+// The real thing, where this machine lets a test make a CPU cgroup and has cores to take away.
+const cgroup = cpus().length > 1 ? makeCgroup([['/sys/fs/cgroup/cpu', 'cpu.cfs_quota_us']]) : undefined;
+afterAll(() => cgroup && rmdirSync(cgroup.group));
+if (!cgroup) console.warn('Skipping the CPU quota test: it needs root, a writable cpu cgroup and two cores');
 
-const group = makeCpuCgroup();
-afterAll(() => group && rmdirSync(group));
-if (!group) console.warn('Skipping the CPU quota test: it needs root, a writable cpu cgroup and two cores');
-
-(group ? test : test.skip)('a run in a container with a quota of one CPU uses one thread', async () => {
-  writeFileSync(join(group!, 'cpu.cfs_period_us'), '100000');
-  writeFileSync(join(group!, 'cpu.cfs_quota_us'), '100000');
+(cgroup ? test : test.skip)('a run in a container with a quota of one CPU uses one thread', async () => {
+  writeFileSync(join(cgroup!.group, 'cpu.cfs_period_us'), '100000');
+  writeFileSync(cgroup!.controlFile, '100000');
   const image = join(temporaryDir(), 'image.png');
   writeFileSync(image, await png(pattern(32, 32, 0)));
   const options = { content: image, style: image, model: fixture('tiny-numbered.pt'), imageSize: 32, iterations: 1 };
   const script = `require(${JSON.stringify(join(__dirname, '..', 'dist'))}).stylize(${JSON.stringify(options)}).then((result) => console.log(result.threads))`;
-  const run = spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group!, 'cgroup.procs'), process.execPath, '-e', script], { encoding: 'utf8' });
+  const run = spawnInCgroup(cgroup!.group, process.execPath, ['-e', script]);
   expect(run.stderr).not.toMatch(/Error/);
   expect(run.stdout.trim()).toBe('1');
 });

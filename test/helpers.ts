@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -63,4 +63,28 @@ export function writeRaw(dir: string, name: string, data: Buffer | Float32Array)
 
 export function relativeError(actual: number, expected: number): number {
   return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-12);
+}
+
+/**
+ * Makes a cgroup for this test process in the first of `hierarchies` (a folder, and the control
+ * file it must offer) where that works; undefined without root or a writable one.
+ */
+export function makeCgroup(hierarchies: Array<[string, string]>): { group: string; controlFile: string } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const [hierarchy, controlFile] of hierarchies) {
+    const group = join(hierarchy, `neural-style-test-${process.pid}`);
+    try {
+      mkdirSync(group);
+    } catch {
+      continue;
+    }
+    if (existsSync(join(group, controlFile))) return { group, controlFile: join(group, controlFile) };
+    rmdirSync(group);
+  }
+  return undefined;
+}
+
+/** Runs `command` inside the cgroup `group`: a shell moves itself in, then becomes the command. */
+export function spawnInCgroup(group: string, command: string, args: string[]) {
+  return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group, 'cgroup.procs'), command, ...args], { encoding: 'utf8' });
 }

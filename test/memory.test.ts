@@ -1,10 +1,9 @@
 // A CPU run that outgrows memory must fail with an error, never get the process killed.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { runtimeInfo, stylize, StylizeOptions } from '../lib';
-import { fixture, pattern, png, temporaryDir } from './helpers';
+import { fixture, makeCgroup, pattern, png, spawnInCgroup, temporaryDir } from './helpers';
 
 const GiB = 2 ** 30;
 const dir = temporaryDir();
@@ -52,35 +51,17 @@ test('memory taken away after that check makes the engine refuse tensors, not cr
 });
 
 // The case the checks exist for: a container whose memory limit is far below the machine's.
-// A memory cgroup stands in for one; making it needs root and a writable cgroup file system.
-function makeMemoryCgroup(): { group: string; limitFile: string } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  for (const [root, limitFile] of [['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], ['/sys/fs/cgroup', 'memory.max']]) {
-    const group = join(root, `neural-style-test-${process.pid}`);
-    try {
-      mkdirSync(group);
-    } catch {
-      continue;
-    }
-    if (existsSync(join(group, limitFile))) return { group, limitFile };
-    rmdirSync(group);
-  }
-  return undefined;
-}
-
-const cgroup = makeMemoryCgroup();
+const cgroup = makeCgroup([['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], ['/sys/fs/cgroup', 'memory.max']]);
 afterAll(() => cgroup && rmdirSync(cgroup.group));
 if (!cgroup) console.warn('Skipping the container memory test: it needs root and a writable memory cgroup');
 
 (cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
-  const { group, limitFile } = cgroup!;
-  writeFileSync(join(group, limitFile), String(1.5 * GiB));
+  writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
   const [content, style, output] = ['content.png', 'style.png', 'big.png'].map((name) => join(dir, name));
   writeFileSync(content, await png(pattern(40, 32, 0)));
   writeFileSync(style, await png(pattern(40, 32, 1)));
-  // The shell moves itself into the group, then becomes the CLI.
-  const run = spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group, 'cgroup.procs'), process.execPath, join(__dirname, '..', 'dist', 'cli.js'),
-    '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2'], { encoding: 'utf8' });
+  const run = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
+    '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2']);
   expect(run.signal).toBeNull();
   expect(run.status).toBe(1);
   expect(run.stderr).toMatch(/^neural-style: imageSize 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower imageSize$/m);
