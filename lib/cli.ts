@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
-import { defaults, Init, Optimizer, Pooling, Preprocess, ProgressEvent } from './options';
+import { defaults, Device, Init, Optimizer, Pooling, Preprocess, ProgressEvent } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<void> {
     pooling: args.pooling as Pooling,
     model: args.model,
     preprocess: args.preprocess as Preprocess | undefined,
-    device: args.device,
+    device: args.device as Device,
     threads: args.threads,
     progressInterval: printIter || args.iterations,
     previewInterval: saveIter,

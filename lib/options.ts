@@ -33,6 +33,8 @@ export type Optimizer = 'lbfgs' | 'adam';
 export type Init = 'random' | 'image';
 export type Pooling = 'avg' | 'max';
 export type Preprocess = 'torchvision' | 'caffe';
+/** 'auto' picks CUDA device 0 when there is one, else the CPU. */
+export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface StylizeOptions {
   /** The image whose content is kept. */
@@ -80,7 +82,7 @@ export interface StylizeOptions {
    */
   preprocess?: Preprocess;
   /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; default 'auto'. */
-  device?: string;
+  device?: Device;
   /**
    * CPU threads; default 0, meaning one per core this process can use (its CPU affinity, and a
    * container's CPU quota, count).
@@ -112,7 +114,7 @@ export const defaults = {
   init: 'random' as Init,
   seed: 0,
   pooling: 'avg' as Pooling,
-  device: 'auto',
+  device: 'auto' as Device,
   threads: 0,
   progressInterval: 1,
   previewInterval: 0,
@@ -215,11 +217,11 @@ function modelPath(value: unknown): string {
   return resolve(given);
 }
 
-function device(value: unknown): string {
+function device(value: unknown): Device {
   if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value)) {
     throw invalid('device', "one of auto, cpu, cuda, cuda:N", value);
   }
-  return value;
+  return value as Device;
 }
 
 function output(value: unknown): string | undefined {

@@ -171,7 +171,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['negative iterations', { iterations: -3 }, /^Expected a positive integer for iterations but received -3 of type number$/],
     ['fractional imageSize', { imageSize: 10.5 }, /Expected a positive integer for imageSize but received 10.5 of type number/],
     ['unknown optimizer', { optimizer: 'sgd' as never }, /Expected one of lbfgs, adam for optimizer but received 'sgd' of type string/],
-    ['bad device', { device: 'tpu' }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
+    ['bad device', { device: 'tpu' as never }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
