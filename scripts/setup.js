@@ -9,6 +9,8 @@ const { existsSync, readdirSync, statSync, utimesSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
+// A git checkout has the tests; the package installed from npm has neither them nor a lock file.
+const checkout = existsSync(join(root, 'test'));
 const systemPackages = [
   'cmake',
   'g++',
@@ -16,8 +18,7 @@ const systemPackages = [
   // Debian's default reference BLAS makes Gram matrices about ten times slower.
   'libopenblas0-pthread',
   // For the tests' reference implementation and fixtures.
-  'python3-torch',
-  'python3-torchvision',
+  ...(checkout ? ['python3-torch', 'python3-torchvision'] : []),
 ];
 
 function log(message) {
@@ -88,7 +89,7 @@ function main() {
 
   const npmStamp = join(root, 'node_modules', '.package-lock.json');
   if (outdated(npmStamp, ['package.json', 'package-lock.json'])) {
-    run('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+    run('npm', checkout ? ['ci', '--no-audit', '--no-fund'] : ['install', '--omit=dev', '--no-audit', '--no-fund']);
   }
 
   const addon = join(root, 'build', 'Release', 'neural_style.node');
