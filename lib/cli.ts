@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { constants } from 'node:os';
 import { extname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -67,7 +68,7 @@ function parse(argv: string[]) {
     .parseSync();
 }
 
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], signal?: AbortSignal): Promise<void> {
   const args = parse(argv);
   // Imported only now, so that --help and usage errors work even without the native addon.
   const { stylize } = await import('./stylize');
@@ -115,6 +116,7 @@ export async function main(argv: string[]): Promise<void> {
     progressInterval: printIter || args.iterations,
     previewInterval: saveIter,
     onProgress,
+    signal,
   });
   // Let every snapshot write settle before reporting either the run's or a write's failure.
   await Promise.allSettled([running, ...snapshots]);
@@ -140,7 +142,16 @@ if (require.main === module) {
   // Warnings (such as untrained weights) as one plain line each, without Node's hints.
   process.removeAllListeners('warning');
   process.on('warning', (warning) => process.stderr.write(`neural-style: warning: ${warning.message}\n`));
-  main(hideBin(process.argv)).catch((error: Error) => {
+  // Ctrl-C (or a TERM) stops the run within an iteration and leaves no partial files; a second
+  // one finds no handler and ends the process at once.
+  const interruption = new AbortController();
+  for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, () => interruption.abort(name));
+  main(hideBin(process.argv), interruption.signal).catch((error: Error) => {
+    if (error.name === 'AbortError') {
+      process.stderr.write(`neural-style: interrupted\n`);
+      process.exitCode = 128 + constants.signals[interruption.signal.reason as 'SIGINT' | 'SIGTERM'];
+      return;
+    }
     process.stderr.write(`neural-style: ${asFlag(error.message.split('\n')[0])}\n`);
     process.exitCode = 1;
   });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -62,6 +62,27 @@ test.each([
   expect(result.stderr).toMatch(message);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
   expect(existsSync(output)).toBe(false);
+});
+
+test.each([
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)('%s stops the run within an iteration: exit %d, no output, no partial files', async (signal, code) => {
+  const sub = temporaryDir();
+  const output = join(sub, 'out.png');
+  const child = spawn(process.execPath, [cli, ...common(), '--output', output, '--model', 'random', '--image-size', '96', '--iterations', '1000', '--print-iter', '1', '--save-iter', '1', '--json']);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  // Interrupt once the run is under way.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const interrupted = Date.now();
+  child.kill(signal);
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+  expect(Date.now() - interrupted).toBeLessThan(5000);
+  expect(status).toBe(code);
+  expect(stderr).toMatch(/^neural-style: interrupted$/m);
+  expect(existsSync(output)).toBe(false);
+  expect(readdirSync(sub).filter((name) => name.endsWith('.tmp'))).toEqual([]);
 });
 
 test('--help and --version', () => {
