@@ -186,15 +186,19 @@ function layerList(name: string, value: unknown): string[] {
   return value as string[];
 }
 
+/** A path that names an existing regular file: a folder or a pipe would fail, or block, later. */
+function checkFile(name: string, path: string): void {
+  if (!existsSync(path)) throw new Error(`${name} file not found: ${path}`);
+  if (!statSync(path).isFile()) throw new Error(`${name} is not a regular file: ${path}`);
+}
+
 function imageInput(name: string, value: unknown): ImageInput {
   if (Buffer.isBuffer(value)) {
     if (value.length === 0) throw invalid(name, 'a non-empty Buffer', value);
     return value;
   }
   if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path or a Buffer', value);
-  if (!existsSync(value) || !statSync(value).isFile()) {
-    throw new Error(`${name} file not found: ${value}`);
-  }
+  checkFile(name, value);
   return value;
 }
 
@@ -213,7 +217,7 @@ function modelPath(value: unknown): string {
     );
   }
   if (typeof given !== 'string') throw invalid('model', "a TorchScript file path or 'random'", given);
-  if (!existsSync(given) || !statSync(given).isFile()) throw new Error(`model file not found: ${given}`);
+  checkFile('model', given);
   return resolve(given);
 }
 

@@ -42,6 +42,7 @@ describe('bad models are rejected with a clear error and no output', () => {
     ['a file that is not TorchScript', garbage, /Could not load model .*garbage\.pt as TorchScript/],
     ['weights that are not finite', fixture('nan-weights.pt'), /^Model .*nan-weights\.pt has weights that are not finite numbers in conv3_2: the file is damaged or was converted wrongly$/],
     ['a missing file', join(dir, 'absent.pt'), /model file not found: .*absent\.pt/],
+    ['a folder', dir, /^model is not a regular file: /],
   ])('%s', async (_title, model, message) => {
     await expect(quickRun(model, { output })).rejects.toThrow(message);
     expect(readdirSync(dir).filter((name) => name.startsWith('out') || name.startsWith('.out'))).toEqual([]);

@@ -177,6 +177,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
     ['unknown option', { colour: true } as never, /Unknown option colour/],
     ['missing content file', { content: join(dir, 'absent.png') }, /content file not found: .*absent\.png/],
+    ['content that is a folder', { content: dir }, /^content is not a regular file: /],
     ['empty style buffer', { style: Buffer.alloc(0) }, /Expected a non-empty Buffer for style/],
     ['output with unknown extension', { output: join(dir, 'out.xyz') }, /Expected a file path ending in .png, .jpg/],
     ['output in a missing directory', { output: join(dir, 'nope', 'out.png') }, /output directory does not exist/],
