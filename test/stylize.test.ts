@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
@@ -173,6 +174,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['unknown optimizer', { optimizer: 'sgd' as never }, /Expected one of lbfgs, adam for optimizer but received 'sgd' of type string/],
     ['bad device', { device: 'tpu' as never }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
+    ['more threads than CPUs', { threads: 100000 }, new RegExp(`^Expected an integer from 0 to ${cpus().length} \\(this machine's logical CPUs\\) for threads but received 100000 of type number$`)],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
     ['unknown option', { colour: true } as never, /Unknown option colour/],
