@@ -34,6 +34,9 @@ export function png(image: RgbImage): Promise<Buffer> {
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
 }
 
+/** A 40x32 pattern encoded as PNG: the tests' usual small content (seed 0) and style (seed 1). */
+export const patternPng = (seed: number) => png(pattern(40, 32, seed));
+
 /** The same pattern as planar floats in 0..1. */
 export function planar(image: RgbImage): Float32Array {
   const plane = image.width * image.height;

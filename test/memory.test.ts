@@ -3,13 +3,13 @@ import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { runtimeInfo, stylize, StylizeOptions } from '../lib';
-import { fixture, makeCgroup, pattern, png, spawnInCgroup, temporaryDir } from './helpers';
+import { fixture, makeCgroup, patternPng, spawnInCgroup, temporaryDir } from './helpers';
 
 const GiB = 2 ** 30;
 const dir = temporaryDir();
 
 async function options(extra: Partial<StylizeOptions>): Promise<StylizeOptions> {
-  return { content: await png(pattern(40, 32, 0)), style: await png(pattern(40, 32, 1)), model: fixture('tiny-numbered.pt'), device: 'cpu', threads: 2, ...extra };
+  return { content: await patternPng(0), style: await patternPng(1), model: fixture('tiny-numbered.pt'), device: 'cpu', threads: 2, ...extra };
 }
 
 afterEach(() => jest.restoreAllMocks());
@@ -58,8 +58,8 @@ if (!cgroup) console.warn('Skipping the container memory test: it needs root and
 (cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
   writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
   const [content, style, output] = ['content.png', 'style.png', 'big.png'].map((name) => join(dir, name));
-  writeFileSync(content, await png(pattern(40, 32, 0)));
-  writeFileSync(style, await png(pattern(40, 32, 1)));
+  writeFileSync(content, await patternPng(0));
+  writeFileSync(style, await patternPng(1));
   const run = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
     '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2']);
   expect(run.signal).toBeNull();

@@ -2,9 +2,8 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { stylize } from '../lib/stylize';
-import { fixture, pattern, png, temporaryDir } from './helpers';
+import { fixture, patternPng, temporaryDir } from './helpers';
 
-const patternPng = (seed: number) => png(pattern(40, 32, seed));
 
 async function quickRun(model: string, extra: Record<string, unknown> = {}) {
   return stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });

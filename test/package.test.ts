@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { fixture, pattern, png, temporaryDir } from './helpers';
+import { fixture, patternPng, temporaryDir } from './helpers';
 
 const root = join(__dirname, '..');
 
@@ -33,7 +33,7 @@ test('installed from a packed tarball, the package builds with the command its e
   expect(existsSync(join(app, 'node_modules', 'neural-style', 'node_modules', 'jest'))).toBe(false);
 
   const image = join(app, 'image.png');
-  writeFileSync(image, await png(pattern(40, 32, 0)));
+  writeFileSync(image, await patternPng(0));
   const options = { content: image, style: image, model: fixture('tiny-numbered.pt'), imageSize: 40, iterations: 2, output: join(app, 'out.png') };
   const script = `require('neural-style').stylize(${JSON.stringify(options)}).then((result) => console.log(result.iterations, result.output))`;
   const stylized = run(process.execPath, ['-e', script], { cwd: app, env });

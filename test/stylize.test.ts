@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
-import { fixture, pattern, png, temporaryDir } from './helpers';
+import { fixture, pattern, patternPng, png, temporaryDir } from './helpers';
 
-const patternPng = (seed: number) => png(pattern(40, 32, seed));
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
   return { content: await patternPng(0), style: await patternPng(1), model: fixture('tiny-numbered.pt'), iterations: 6, imageSize: 40, threads: 2, ...extra };
