@@ -32,7 +32,7 @@ export function cgroupCpuQuota(root = '/'): number {
     const [, controllers, path] = line.match(/^\d+:([^:]*):(.*)$/) ?? [];
     if (path === undefined) continue;
     const mounts = controllers === '' ? ['sys/fs/cgroup', 'sys/fs/cgroup/unified']
-      : controllers.split(',').includes('cpu') ? [`sys/fs/cgroup/${controllers}`, 'sys/fs/cgroup/cpu'] : [];
+      : controllers.split(',').includes('cpu') ? [...new Set([`sys/fs/cgroup/${controllers}`, 'sys/fs/cgroup/cpu'])] : [];
     for (const mount of mounts) {
       for (let directory = path; ; directory = join(directory, '..')) {
         smallest = Math.min(smallest, quotaOf(join(root, mount, directory)));
