@@ -6,6 +6,7 @@
         "native/binding/addon.cpp",
         "native/binding/convert.cpp",
         "native/engine/cpu_memory.cpp",
+        "native/engine/cuda_memory.cpp",
         "native/engine/stylize.cpp",
         "native/engine/vgg.cpp"
       ],

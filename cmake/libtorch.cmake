@@ -3,7 +3,8 @@
 #   2. a Python that can `import torch` ($ENV{PYTHON}, else python3): torch.utils.cmake_prefix_path;
 #   3. the system install (Debian/Ubuntu libtorch-dev).
 # Defines the usual TORCH_* variables plus NEURAL_STYLE_TORCH_LINK_FILES: the shared libraries
-# (as generator expressions) an addon links, NEURAL_STYLE_TORCH_HAS_CUDA, and
+# (as generator expressions) an addon links, NEURAL_STYLE_TORCH_HAS_CUDA,
+# NEURAL_STYLE_CUDA_INCLUDE_DIRS (the CUDA toolkit headers LibTorch's CUDA headers include), and
 # NEURAL_STYLE_CXX_STANDARD: the C++ standard this LibTorch's headers need.
 
 if(DEFINED ENV{LIBTORCH})
@@ -55,3 +56,11 @@ foreach(_ns_lib torch torch_cpu c10 torch_cuda c10_cuda)
     endif()
   endif()
 endforeach()
+
+# TorchConfig finds the CUDA toolkit for a CUDA LibTorch: with FindCUDAToolkit (2.x) or FindCUDA
+# (1.x), whose variables land in this scope.
+set(NEURAL_STYLE_CUDA_INCLUDE_DIRS "")
+if(NEURAL_STYLE_TORCH_HAS_CUDA)
+  list(APPEND NEURAL_STYLE_CUDA_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+  list(REMOVE_DUPLICATES NEURAL_STYLE_CUDA_INCLUDE_DIRS)
+endif()

@@ -63,6 +63,11 @@ export interface RuntimeInfo {
   cudaDevices: number;
   /** CPU tensor memory the engine holds; 0 when no run is active. */
   heldCpuBytes: number;
+  /**
+   * GPU memory LibTorch's CUDA allocator holds on all devices. A run gives back what it cached
+   * when it ends, so this stays near 0 between runs; 0 without CUDA.
+   */
+  reservedCudaBytes: number;
 }
 
 /** A float image in 0..1, planar (three planes of height * width). */

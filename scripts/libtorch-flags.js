@@ -20,8 +20,12 @@ if (!settings) {
 
 const parts = {
   include_dirs: settings.include_dirs,
-  // The C++ standard LibTorch's headers need, and its C++ ABI flag.
-  cflags: [`-std=c++${settings.cxx_standard}`, ...settings.cxx_flags.split(/\s+/).filter(Boolean)],
+  // The C++ standard LibTorch's headers need, its C++ ABI flag, and whether it has CUDA.
+  cflags: [
+    `-std=c++${settings.cxx_standard}`,
+    ...settings.cxx_flags.split(/\s+/).filter(Boolean),
+    ...(settings.cuda ? ['-DNEURAL_STYLE_WITH_CUDA'] : []),
+  ],
   libraries: settings.libraries,
   // Load LibTorch from where it was found; keep CUDA libraries that nothing references directly.
   ldflags: [`-Wl,-rpath,${settings.lib_dir}`, ...(settings.cuda ? ['-Wl,--no-as-needed'] : [])],

@@ -20,6 +20,8 @@ function fakeLibTorch(name: string, { withCuda = false, version = '' } = {}): st
       `set(TORCH_INCLUDE_DIRS ${root}/include)`,
       `set(TORCH_CXX_FLAGS "-DFAKE_TORCH=${name}")`,
       `set(TORCH_LIBRARIES ${libraries.join(' ')})`,
+      // What FindCUDAToolkit leaves behind when TorchConfig asks for it.
+      ...(withCuda ? [`set(CUDAToolkit_INCLUDE_DIRS ${root}/cuda/include)`] : []),
       ...libraries.flatMap((library) => [
         `add_library(${library} SHARED IMPORTED)`,
         `set_target_properties(${library} PROPERTIES IMPORTED_LOCATION ${root}/lib/lib${library}.so)`,
@@ -74,6 +76,14 @@ test('a CUDA LibTorch is linked with --no-as-needed so its kernels stay loaded',
   const cuda = fakeLibTorch('cuda', { withCuda: true });
   expect(probe('libraries', { LIBTORCH: cuda }).stdout).toBe(`${cuda}/lib/libtorch.so ${cuda}/lib/libtorch_cuda.so`);
   expect(probe('ldflags', { LIBTORCH: cuda }).stdout).toBe(`-Wl,-rpath,${cuda}/lib -Wl,--no-as-needed`);
+});
+
+test("a CUDA LibTorch compiles the engine's CUDA code, with the CUDA toolkit's headers", () => {
+  const cuda = fakeLibTorch('cuda', { withCuda: true });
+  expect(probe('cflags', { LIBTORCH: cuda }).stdout).toBe('-std=c++17 -DFAKE_TORCH=cuda -DNEURAL_STYLE_WITH_CUDA');
+  expect(probe('include_dirs', { LIBTORCH: cuda }).stdout).toBe(`${cuda}/include ${cuda}/cuda/include`);
+  const cpu = fakeLibTorch('cpu');
+  expect(probe('include_dirs', { LIBTORCH: cpu }).stdout).toBe(`${cpu}/include`);
 });
 
 test('LibTorch 2.12 and later, whose headers need C++20, are compiled as C++20', () => {

@@ -134,6 +134,7 @@ test('a finished, a failed and a cancelled run each leave no tensor memory behin
   const held = () => runtimeInfo().heldCpuBytes;
   await stylize(await base());
   expect(held()).toBe(0);
+  expect(runtimeInfo().reservedCudaBytes).toBe(0);
   await expect(stylize(await base({ styleLayers: ['relu1_1', 'relu9_1'] }))).rejects.toThrow(/Layer relu9_1/);
   expect(held()).toBe(0);
   const controller = new AbortController();

@@ -172,6 +172,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   object.Set("torchVersion", runtime.torchVersion);
   object.Set("cudaDevices", runtime.cudaDevices);
   object.Set("heldCpuBytes", static_cast<double>(runtime.heldCpuBytes));
+  object.Set("reservedCudaBytes", static_cast<double>(runtime.reservedCudaBytes));
   return object;
 }
 

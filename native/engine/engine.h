@@ -116,7 +116,8 @@ Evaluation evaluate(const EvaluateOptions& options);
 struct RuntimeInfo {
   std::string torchVersion;
   int cudaDevices = 0;
-  size_t heldCpuBytes = 0;  // CPU tensor memory still held by the engine
+  size_t heldCpuBytes = 0;       // CPU tensor memory still held by the engine
+  size_t reservedCudaBytes = 0;  // GPU memory LibTorch's CUDA allocator holds
 };
 
 RuntimeInfo runtimeInfo();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cpu_memory.h"
+#include "cuda_memory.h"
 #include "engine.h"
 #include "losses.h"
 #include "vgg.h"
@@ -175,6 +176,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     prepareThread(options.threads);
     torch::AutoGradMode gradients(true);
     const torch::Device device = resolveDevice(options.device);
+    const CudaCacheRelease releaseCudaCache(device);
 
     const Vgg vgg(options.model, device);
     const auto content = vgg.preprocess(fromRgb(options.content, device));
@@ -263,7 +265,7 @@ Evaluation evaluate(const EvaluateOptions& options) {
 RuntimeInfo runtimeInfo() {
   return {TORCH_VERSION,
           torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
-          heldCpuBytes()};
+          heldCpuBytes(), reservedCudaBytes()};
 }
 
 }  // namespace neural_style

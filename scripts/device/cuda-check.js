@@ -136,13 +136,18 @@ async function main() {
   // Per-iteration time at the requested size with the default layers and weights: medians of the
   // gaps between progress events, so loading and the targets stay out. The CPU runs alongside
   // with fewer iterations, as it is far slower.
+  // The GPU memory LibTorch's allocator holds is sampled at each event, to see it handed back after.
   const timing = async (on, iterations) => {
-    const { result, events, error } = await run({ device: on, iterations, width: size });
+    let reservedDuringRun = 0;
+    const { result, events, error } = await run({ device: on, iterations, width: size }, () => {
+      reservedDuringRun = Math.max(reservedDuringRun, addon.runtimeInfo().reservedCudaBytes);
+    });
     if (error) throw error;
     const gaps = events.slice(1).map((event, i) => event.elapsedMs - events[i].elapsedMs);
-    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, loss: result.loss };
+    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, loss: result.loss, reservedDuringRun };
   };
   const deviceTiming = await timing(device, timedIterations);
+  const reservedAfterRun = addon.runtimeInfo().reservedCudaBytes;
   const cpuTiming = usesCuda ? await timing('cpu', 5) : deviceTiming;
   record('timing', Number.isFinite(deviceTiming.msPerIteration), {
     size: `${size}x${Math.round((size * 3) / 4)}`,
@@ -150,6 +155,14 @@ async function main() {
     cpu: cpuTiming,
     cpuOverDevice: cpuTiming.msPerIteration / deviceTiming.msPerIteration,
   });
+
+  // What stays is the handful of workspaces cuBLAS keeps for good; without CUDA there is none.
+  const mib = (bytes) => Math.round(bytes / 2 ** 20);
+  record(
+    'GPU memory goes back after a run',
+    usesCuda ? deviceTiming.reservedDuringRun > 0 && reservedAfterRun <= deviceTiming.reservedDuringRun / 4 : reservedAfterRun === 0,
+    { reservedDuringRunMiB: mib(deviceTiming.reservedDuringRun), reservedAfterRunMiB: mib(reservedAfterRun) },
+  );
 
   const held = addon.runtimeInfo().heldCpuBytes;
   record('no CPU memory held after the runs', held === 0, { heldCpuBytes: held });
