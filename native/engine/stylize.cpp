@@ -155,6 +155,12 @@ template <typename Work>
 auto withReadableErrors(Work work) {
   try {
     return work();
+  } catch (const c10::OutOfMemoryError& error) {
+    // Only LibTorch's CUDA allocator throws this: CPU memory runs out as CpuMemoryExhausted or
+    // bad_alloc.
+    throw std::runtime_error(std::string("Out of GPU memory: try a smaller imageSize or fewer "
+                                         "lbfgsHistory corrections, or device 'cpu' (") +
+                             error.what_without_backtrace() + ")");
   } catch (const c10::Error& error) {
     throw std::runtime_error(error.what_without_backtrace());
   } catch (const std::bad_alloc&) {

@@ -164,6 +164,20 @@ async function main() {
     { reservedDuringRunMiB: mib(deviceTiming.reservedDuringRun), reservedAfterRunMiB: mib(reservedAfterRun) },
   );
 
+  // A run far past the device's memory: 16384x12288 needs about 50 GiB for each of the first
+  // layer's activations, which the backward pass keeps. On the CPU, a small memory budget
+  // stands in for the device's limit.
+  const flat = (width, height) => ({ width, height, data: Buffer.alloc(width * height * 3, 128) });
+  const tooLarge = usesCuda
+    ? await run({ device, iterations: 2, content: flat(16384, 12288), styles: [flat(64, 48)] })
+    : await run({ device, iterations: 2, width: 512, availableMemory: 256 * 2 ** 20 });
+  const reservedAfterFailure = addon.runtimeInfo().reservedCudaBytes;
+  record(
+    'a run too large for the memory is an Out of memory error, and gives its memory back',
+    /^Out of (GPU )?memory/.test(tooLarge.error?.message) && reservedAfterFailure <= Math.max(reservedAfterRun, 64 * 2 ** 20),
+    { error: tooLarge.error?.message, reservedAfterFailureMiB: mib(reservedAfterFailure) },
+  );
+
   const held = addon.runtimeInfo().heldCpuBytes;
   record('no CPU memory held after the runs', held === 0, { heldCpuBytes: held });
 
