@@ -169,7 +169,7 @@ async function main() {
   // stands in for the device's limit.
   const flat = (width, height) => ({ width, height, data: Buffer.alloc(width * height * 3, 128) });
   const tooLarge = usesCuda
-    ? await run({ device, iterations: 2, content: flat(16384, 12288), styles: [flat(64, 48)] })
+    ? await run({ device, iterations: 2, init: 'image', content: flat(16384, 12288), styles: [flat(64, 48)] })
     : await run({ device, iterations: 2, width: 512, availableMemory: 256 * 2 ** 20 });
   const reservedAfterFailure = addon.runtimeInfo().reservedCudaBytes;
   record(
