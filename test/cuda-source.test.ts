@@ -12,6 +12,7 @@ const source = join(root, 'native', 'engine', 'cuda_memory.cpp');
 const flag = (part: string) =>
   spawnSync(process.execPath, [join(root, 'scripts', 'libtorch-flags.js'), part], { encoding: 'utf8' }).stdout.split(' ').filter(Boolean);
 const torchIncludes = flag('include_dirs');
+const torchCflags = flag('cflags');
 const cudaInclude = join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'include');
 const present =
   existsSync(join(cudaInclude, 'cuda_runtime_api.h')) &&
@@ -23,7 +24,7 @@ function compileForCuda(file: string) {
   const result = spawnSync(
     'g++',
     [
-      ...flag('cflags'),
+      ...torchCflags,
       '-fsyntax-only',
       '-Wall',
       '-Werror',

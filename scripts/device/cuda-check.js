@@ -135,8 +135,8 @@ async function main() {
 
   // Per-iteration time at the requested size with the default layers and weights: medians of the
   // gaps between progress events, so loading and the targets stay out. The CPU runs alongside
-  // with fewer iterations, as it is far slower.
-  // The GPU memory LibTorch's allocator holds is sampled at each event, to see it handed back after.
+  // with fewer iterations, as it is far slower. The GPU memory LibTorch's allocator holds is
+  // sampled at each event, to see it handed back after the run.
   const timing = async (on, iterations) => {
     let reservedDuringRun = 0;
     const { result, events, error } = await run({ device: on, iterations, width: size }, () => {
