@@ -29,6 +29,7 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   lbfgsHistory: number;
   init: string;
   seed: number;
+  originalColors: boolean;
   device: string;
   /** Bytes the system can still give the process; the run's CPU tensors stay within it. 0: no limit. */
   availableMemory: number;

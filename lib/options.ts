@@ -70,6 +70,11 @@ export interface StylizeOptions {
   init?: Init;
   /** Seeds the initial noise and the weights of model 'random'; default 0. */
   seed?: number;
+  /**
+   * Keep the content image's colours: only the luminance is stylized, as jcjohnson/neural-style's
+   * -original_colors does. Default false.
+   */
+  originalColors?: boolean;
   /** Pooling between VGG blocks; default 'avg', as Gatys et al. recommend. */
   pooling?: Pooling;
   /**
@@ -114,6 +119,7 @@ export const defaults = {
   lbfgsHistory: 100,
   init: 'random' as Init,
   seed: 0,
+  originalColors: false,
   pooling: 'avg' as Pooling,
   device: 'auto' as Device,
   threads: 0,
@@ -173,6 +179,11 @@ function nonNegativeNumber(name: string, value: unknown): number {
 
 function positiveNumber(name: string, value: unknown): number {
   if (!isNumber(value) || value <= 0) throw invalid(name, 'a positive number', value);
+  return value;
+}
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalid(name, 'a boolean', value);
   return value;
 }
 
@@ -302,6 +313,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
     init: oneOf('init', o.init, ['random', 'image'] as const),
     seed: nonNegativeInteger('seed', o.seed),
+    originalColors: boolean('originalColors', o.originalColors),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
     model: modelPath(o.model),
     preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),

@@ -47,6 +47,31 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
   expect(result.stdout).toMatch(/^Wrote .*out\.jpg \(7 iterations on cpu in /m);
 });
 
+test("--original-colors keeps the content's colours", async () => {
+  // How far each pixel's colour (R - Y, B - Y) is from the content's, on average.
+  const colourDistance = async (path: string) => {
+    const [image, content] = await Promise.all([path, join(dir, 'content.png')].map((file) => sharp(file).raw().toBuffer()));
+    const chroma = (data: Buffer, i: number) => {
+      const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+      return [data[i] - y, data[i + 2] - y];
+    };
+    let sum = 0;
+    for (let i = 0; i < content.length; i += 3) {
+      const [a, b] = [chroma(image, i), chroma(content, i)];
+      sum += Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]);
+    }
+    return sum / (content.length / 3);
+  };
+  const distances = [];
+  for (const flags of [[], ['--original-colors']]) {
+    const output = join(dir, `colours${flags.length}.png`);
+    expect(run([...common(), '--output', output, '--model', 'random', '--iterations', '4', ...flags]).status).toBe(0);
+    distances.push(await colourDistance(output));
+  }
+  expect(distances[0]).toBeGreaterThan(10);
+  expect(distances[1]).toBeLessThan(2);
+});
+
 test.each([
   ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
   ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
@@ -88,7 +113,7 @@ test.each([
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors']) expect(help.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

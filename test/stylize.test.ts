@@ -80,6 +80,38 @@ test('L-BFGS lowers the loss from random noise', async () => {
   expect(losses[39]).toBeLessThan(losses[0] * 0.5);
 });
 
+test("originalColors keeps the content's colours and takes the stylized image's luminance", async () => {
+  const content = pattern(40, 32, 0).data;
+  const run = async (originalColors: boolean) => {
+    let preview: Buffer | undefined;
+    const result = await stylize(await base({ model: 'random', iterations: 8, originalColors, previewInterval: 4, onProgress: (e) => (preview = e.preview?.data ?? preview) }));
+    return [preview!, result.image.data];
+  };
+  const plain = await run(false);
+  const kept = await run(true);
+
+  // BT.601 YUV: the content's U and V with the plain result's Y, back in RGB. Previews too.
+  const luma = (data: Buffer, i: number) => 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+  for (const [index, image] of kept.entries()) {
+    let worst = 0;
+    let movedFromContent = 0;
+    let movedFromPlain = 0;
+    for (let i = 0; i < content.length; i += 3) {
+      const shift = luma(plain[index], i) - luma(content, i);
+      for (let c = 0; c < 3; c++) {
+        const expected = Math.min(255, Math.max(0, content[i + c] + shift));
+        worst = Math.max(worst, Math.abs(image[i + c] - expected));
+        movedFromContent += Math.abs(image[i + c] - content[i + c]);
+        movedFromPlain += Math.abs(image[i + c] - plain[index][i + c]);
+      }
+    }
+    // Both images are rounded to bytes: at most half a level each.
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(movedFromContent / content.length).toBeGreaterThan(5);
+    expect(movedFromPlain / content.length).toBeGreaterThan(5);
+  }
+});
+
 test('the output file is written atomically in the format of its extension', async () => {
   const dir = temporaryDir();
   const output = join(dir, 'result.jpg');
@@ -175,6 +207,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['bad device', { device: 'tpu' as never }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
     ['more threads than CPUs', { threads: 100000 }, new RegExp(`^Expected an integer from 0 to ${cpus().length} \\(this machine's logical CPUs\\) for threads but received 100000 of type number$`)],
+    ['originalColors that is not a boolean', { originalColors: 1 as never }, /^Expected a boolean for originalColors but received 1 of type number$/],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
     ['unknown option', { colour: true } as never, /Unknown option colour/],

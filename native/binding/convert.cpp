@@ -25,6 +25,14 @@ int integer(const Napi::Object& object, const char* name) {
   return static_cast<int>(number(object, name));
 }
 
+bool boolean(const Napi::Object& object, const char* name) {
+  Napi::Value value = field(object, name);
+  if (!value.IsBoolean()) {
+    throw Napi::TypeError::New(object.Env(), std::string("Expected a boolean for ") + name);
+  }
+  return value.As<Napi::Boolean>().Value();
+}
+
 std::string string(const Napi::Object& object, const char* name) {
   Napi::Value value = field(object, name);
   if (!value.IsString()) {
@@ -137,6 +145,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.lbfgsHistory = integer(options, "lbfgsHistory");
   result.init = string(options, "init");
   result.seed = static_cast<uint64_t>(number(options, "seed"));
+  result.originalColors = boolean(options, "originalColors");
   result.device = string(options, "device");
   result.threads = integer(options, "threads");
   result.availableMemory = static_cast<size_t>(number(options, "availableMemory"));

@@ -54,6 +54,7 @@ struct StylizeOptions {
   int lbfgsHistory = 100;
   std::string init = "random";      // "random" or "image"
   uint64_t seed = 0;
+  bool originalColors = false;      // stylize the luminance only, keep the content's colours
   std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"
   int threads = 0;                  // 0: all cores
   size_t availableMemory = 0;       // bytes the system can still give the process; 0: unknown

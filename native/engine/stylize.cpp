@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "colour.h"
 #include "cpu_memory.h"
 #include "cuda_memory.h"
 #include "engine.h"
@@ -185,7 +186,8 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     const CudaCacheRelease releaseCudaCache(device);
 
     const Vgg vgg(options.model, device);
-    const auto content = vgg.preprocess(fromRgb(options.content, device));
+    const auto contentRgb = fromRgb(options.content, device);
+    const auto content = vgg.preprocess(contentRgb);
     std::vector<torch::Tensor> styles;
     for (const auto& style : options.styles) styles.push_back(vgg.preprocess(fromRgb(style, device)));
     const Objective objective(vgg, options.losses, content, styles);
@@ -200,6 +202,13 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       image = (torch::randn(content.sizes(), generator) * 0.001).to(device);
     }
     image.set_requires_grad(true);
+
+    // The image as the caller sees it: RGB, with the content's colours when asked for.
+    const auto picture = [&] {
+      torch::NoGradGuard noGrad;
+      const auto rgb = vgg.deprocess(image);
+      return toRgb(options.originalColors ? colour::withContentColours(rgb, contentRgb) : rgb);
+    };
 
     int iteration = 0;
     Losses last;
@@ -216,7 +225,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       const bool previewDue = options.previewInterval > 0 && iteration % options.previewInterval == 0;
       if (previewDue || iteration % options.progressInterval == 0 || iteration == options.iterations) {
         Progress progress{iteration, last, elapsedMs(), std::nullopt};
-        if (previewDue) progress.preview = toRgb(vgg.deprocess(image));
+        if (previewDue) progress.preview = picture();
         onProgress(progress);
       }
       return terms.total;
@@ -239,7 +248,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
         optimizer.step();
       }
     }
-    return StylizeResult{toRgb(vgg.deprocess(image)), last, iteration, elapsedMs(),
+    return StylizeResult{picture(), last, iteration, elapsedMs(),
                          describe(device)};
   });
 }
