@@ -46,8 +46,13 @@ export interface StylizeOptions {
   styleBlendWeights?: number[];
   /** Where to write the result; the format follows the extension. Written atomically. */
   output?: string;
-  /** Longest side of the result in pixels (style images are scaled to the same); default 512. */
+  /** Longest side of the result in pixels; default 512. */
   imageSize?: number;
+  /**
+   * Longest side of the style images as a multiple of imageSize; default 1. Smaller makes the
+   * style's strokes and textures larger in the result, larger makes them finer.
+   */
+  styleScale?: number;
   /** Loss evaluations to run; default 1000. */
   iterations?: number;
   /** Default 5. */
@@ -108,6 +113,7 @@ export interface StylizeOptions {
 
 export const defaults = {
   imageSize: 512,
+  styleScale: 1,
   iterations: 1000,
   contentWeight: 5,
   styleWeight: 100,
@@ -302,6 +308,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     styleBlendWeights,
     output: output(o.output),
     imageSize: positiveInteger('imageSize', o.imageSize),
+    styleScale: positiveNumber('styleScale', o.styleScale),
     iterations: positiveInteger('iterations', o.iterations),
     contentWeight: nonNegativeNumber('contentWeight', o.contentWeight),
     styleWeight: nonNegativeNumber('styleWeight', o.styleWeight),

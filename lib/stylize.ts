@@ -108,9 +108,10 @@ async function run(options: StylizeOptions): Promise<Result> {
       code: 'NEURAL_STYLE_RANDOM_WEIGHTS',
     });
   }
+  const styleSize = Math.ceil(o.styleScale * o.imageSize);
   const [content, ...styles] = await Promise.all([
     decodeImage(o.content, 'content', o.imageSize),
-    ...o.styles.map((style, index) => decodeImage(style, o.styles.length > 1 ? `style[${index}]` : 'style', o.imageSize)),
+    ...o.styles.map((style, index) => decodeImage(style, o.styles.length > 1 ? `style[${index}]` : 'style', styleSize)),
   ]);
   throwIfAborted(o.signal);
 

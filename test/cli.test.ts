@@ -75,6 +75,7 @@ test("--original-colors keeps the content's colours", async () => {
 test.each([
   ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
   ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
+  ['a bad style scale', ['--style-scale', '0'], /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/],
   ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
   ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown argument: colour\n$/],
   ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Invalid values:/],
@@ -113,7 +114,7 @@ test.each([
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale']) expect(help.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

@@ -46,6 +46,14 @@ test('imageSize scales the longest side; grayscale and transparent inputs become
   expect([result.image.width, result.image.height]).toEqual([24, 48]);
 });
 
+test('styleScale sets the longest side of the style images as a multiple of imageSize', async () => {
+  // The engine names the size it was given when the style image is too small for relu5_1.
+  await expect(stylize(await base({ styleScale: 0.25 }))).rejects.toThrow(/^The style image is 10x8 pixels, too small for layer relu5_1/);
+  const larger = await stylize(await base({ styleScale: 1.5, iterations: 2 }));
+  const same = await stylize(await base({ iterations: 2 }));
+  expect(larger.style).not.toBeCloseTo(same.style, 3);
+});
+
 test('EXIF orientation is applied: a landscape JPEG tagged as rotated comes out portrait', async () => {
   const image = pattern(60, 30, 3);
   const rotated = await sharp(image.data, { raw: { width: 60, height: 30, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
@@ -208,6 +216,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
     ['more threads than CPUs', { threads: 100000 }, new RegExp(`^Expected an integer from 0 to ${cpus().length} \\(this machine's logical CPUs\\) for threads but received 100000 of type number$`)],
     ['originalColors that is not a boolean', { originalColors: 1 as never }, /^Expected a boolean for originalColors but received 1 of type number$/],
+    ['zero styleScale', { styleScale: 0 }, /^Expected a positive number for styleScale but received 0 of type number$/],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],
     ['unknown option', { colour: true } as never, /Unknown option colour/],
