@@ -32,7 +32,8 @@ const flags = {
   'style-layers': { type: 'string', default: defaults.styleLayers.join(','), describe: 'Comma-separated VGG layers' },
   optimizer: { choices: ['lbfgs', 'adam'], default: defaults.optimizer },
   'learning-rate': { type: 'number', default: defaults.learningRate, describe: "Adam's step size" },
-  init: { choices: ['random', 'image'], default: defaults.init },
+  init: { choices: ['random', 'image'], describe: `Start from noise or from an image (default ${defaults.init}; image with --init-image)` },
+  'init-image': { type: 'string', describe: 'Image to start from instead of the content' },
   seed: { type: 'number', default: defaults.seed },
   pooling: { choices: ['avg', 'max'], default: defaults.pooling },
   'original-colors': { type: 'boolean', default: defaults.originalColors, describe: "Keep the content's colours; stylize luminance only" },
@@ -109,7 +110,8 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<void> 
     styleLayers: list(args['style-layers']),
     optimizer: args.optimizer as Optimizer,
     learningRate: args['learning-rate'],
-    init: args.init as Init,
+    init: args.init as Init | undefined,
+    initImage: args['init-image'],
     seed: args.seed,
     pooling: args.pooling as Pooling,
     originalColors: args['original-colors'],
@@ -134,12 +136,15 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<void> 
   }
 }
 
-/** Validation names options as the API does (imageSize); here they are flags (--image-size). */
+/** Messages name options as the API does (imageSize); here they are flags (--image-size). */
 export function asFlag(message: string): string {
-  return message.replace(/^(Expected .* for )(\w+)( but received .*)$/, (whole, before: string, name: string, after: string) => {
+  const flagFor = (name: string) => {
     const flag = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    return flag in flags ? `${before}--${flag}${after}` : whole;
-  });
+    return flag in flags ? `--${flag}` : name;
+  };
+  return message
+    .replace(/^(Expected .* for )(\w+)( but received )/, (_whole, before: string, name: string, after: string) => before + flagFor(name) + after)
+    .replace(/\b[a-z]+(?:[A-Z][a-z]*)+\b/g, flagFor);
 }
 
 if (require.main === module) {

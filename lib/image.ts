@@ -30,15 +30,17 @@ export async function scaledSize(input: ImageInput, name: string, longestSide: n
 
 /**
  * Decodes any image sharp reads into sRGB RGB bytes, EXIF orientation applied, transparency
- * flattened onto white, scaled so that its longest side is `longestSide`.
+ * flattened onto white, scaled so that its longest side is `size`, or to exactly `size`'s
+ * width and height.
  */
-export async function decodeImage(input: ImageInput, name: string, longestSide: number): Promise<RgbImage> {
+export async function decodeImage(input: ImageInput, name: string, size: number | { width: number; height: number }): Promise<RgbImage> {
+  const box = typeof size === 'number' ? { width: size, height: size, fit: 'inside' as const } : { ...size, fit: 'fill' as const };
   try {
     const { data, info } = await sharp(input, { failOn: 'error' })
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .resize({ width: longestSide, height: longestSide, fit: 'inside', kernel: 'lanczos3' })
+      .resize({ ...box, kernel: 'lanczos3' })
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });

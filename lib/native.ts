@@ -28,6 +28,8 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   learningRate: number;
   lbfgsHistory: number;
   init: string;
+  /** With init 'image': the start instead of the content, at the content's size. */
+  initImage?: RgbImage;
   seed: number;
   originalColors: boolean;
   device: string;

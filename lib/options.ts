@@ -71,8 +71,13 @@ export interface StylizeOptions {
   learningRate?: number;
   /** Corrections L-BFGS keeps; default 100. */
   lbfgsHistory?: number;
-  /** Start from noise ('random') or from the content image ('image'); default 'random'. */
+  /** Start from noise ('random') or from an image ('image'); default 'random'. */
   init?: Init;
+  /**
+   * The image to start from instead of the content image (so init is 'image'), scaled to the
+   * content's size: for example a result at a lower imageSize, to refine it at a higher one.
+   */
+  initImage?: ImageInput;
   /** Seeds the initial noise and the weights of model 'random'; default 0. */
   seed?: number;
   /**
@@ -145,9 +150,10 @@ export const outputFormats: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'a
 };
 
 export interface ResolvedOptions
-  extends Required<Omit<StylizeOptions, 'style' | 'styleBlendWeights' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
+  extends Required<Omit<StylizeOptions, 'style' | 'styleBlendWeights' | 'initImage' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
   styles: ImageInput[];
   styleBlendWeights: number[];
+  initImage?: ImageInput;
   output?: string;
   /** An absolute path, or 'random'. */
   model: string;
@@ -281,7 +287,7 @@ function output(value: unknown): string | undefined {
 /** Checks every option and fills in the defaults; throws before any native work is done. */
 export function resolveOptions(options: StylizeOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const known = new Set<string>([...Object.keys(defaults), 'content', 'style', 'styleBlendWeights', 'output', 'model', 'preprocess', 'onProgress', 'signal']);
+  const known = new Set<string>([...Object.keys(defaults), 'content', 'style', 'styleBlendWeights', 'initImage', 'output', 'model', 'preprocess', 'onProgress', 'signal']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new TypeError(`Unknown option ${key}`);
   }
@@ -298,6 +304,11 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))
   ) {
     throw invalid('styleBlendWeights', `an array of ${styles.length} non-negative numbers, not all zero`, styleBlendWeights);
+  }
+  // An init image means starting from it, unless init says otherwise.
+  const init = oneOf('init', options.init ?? (o.initImage === undefined ? o.init : 'image'), ['random', 'image'] as const);
+  if (o.initImage !== undefined && init !== 'image') {
+    throw new TypeError(`initImage is a starting image, but init is '${init}': leave init out or make it 'image'`);
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalid('onProgress', 'a function', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', o.signal);
@@ -318,7 +329,8 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     optimizer: oneOf('optimizer', o.optimizer, ['lbfgs', 'adam'] as const),
     learningRate: positiveNumber('learningRate', o.learningRate),
     lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
-    init: oneOf('init', o.init, ['random', 'image'] as const),
+    init,
+    initImage: o.initImage === undefined ? undefined : imageInput('initImage', o.initImage),
     seed: nonNegativeInteger('seed', o.seed),
     originalColors: boolean('originalColors', o.originalColors),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),

@@ -113,6 +113,9 @@ async function run(options: StylizeOptions): Promise<Result> {
     decodeImage(o.content, 'content', o.imageSize),
     ...o.styles.map((style, index) => decodeImage(style, o.styles.length > 1 ? `style[${index}]` : 'style', styleSize)),
   ]);
+  // Decoded only now: it takes the content's size.
+  const initImage =
+    o.initImage === undefined ? undefined : await decodeImage(o.initImage, 'initImage', { width: content.width, height: content.height });
   throwIfAborted(o.signal);
 
   const onProgress = o.onProgress;
@@ -124,6 +127,7 @@ async function run(options: StylizeOptions): Promise<Result> {
       availableMemory: availableMemory(),
       content,
       styles,
+      initImage,
     },
     onProgress && ((event) => onProgress({ ...event, iterations: o.iterations } satisfies ProgressEvent)),
   );

@@ -72,10 +72,22 @@ test("--original-colors keeps the content's colours", async () => {
   expect(distances[1]).toBeLessThan(2);
 });
 
+test('--init-image starts from that image; --save-iter 1 shows the start', async () => {
+  const sub = temporaryDir();
+  const start = pattern(48, 36, 5);
+  await sharp(start.data, { raw: { width: 48, height: 36, channels: 3 } }).toFile(join(sub, 'start.png'));
+  const output = join(sub, 'out.png');
+  const result = run([...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), '--iterations', '1', '--save-iter', '1', '--init-image', join(sub, 'start.png')]);
+  expect(result.status).toBe(0);
+  const first = await sharp(join(sub, 'out_1.png')).raw().toBuffer();
+  expect(Math.max(...first.map((value, i) => Math.abs(value - start.data[i])))).toBeLessThanOrEqual(1);
+});
+
 test.each([
   ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
   ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
   ['a bad style scale', ['--style-scale', '0'], /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/],
+  ['an init image with --init random', ['--init', 'random', '--init-image', 'start.png'], /^neural-style: --init-image is a starting image, but init is 'random': leave init out or make it 'image'\n$/],
   ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
   ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown argument: colour\n$/],
   ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Invalid values:/],
@@ -114,7 +126,7 @@ test.each([
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image']) expect(help.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

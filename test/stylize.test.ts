@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { decodeImage } from '../lib/image';
+import { addon } from '../lib/native';
 import { fixture, pattern, patternPng, png, temporaryDir } from './helpers';
 
 
@@ -120,6 +122,34 @@ test("originalColors keeps the content's colours and takes the stylized image's 
   }
 });
 
+test("init 'image' starts from the content, or from initImage scaled to the content size", async () => {
+  // The first evaluation is of the starting image itself.
+  const start = async (extra: Partial<StylizeOptions>) => {
+    let first: Buffer | undefined;
+    await stylize(await base({ init: 'image', iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data), ...extra }));
+    return first!;
+  };
+  const largestDifference = (a: Buffer, b: Buffer) => Math.max(...a.map((value, i) => Math.abs(value - b[i])));
+  const initPng = await png(pattern(60, 60, 3));
+  const initScaled = await decodeImage(initPng, 'initImage', { width: 40, height: 32 });
+  expect(largestDifference(await start({}), pattern(40, 32, 0).data)).toBeLessThanOrEqual(1);
+  expect(largestDifference(await start({ initImage: initPng }), initScaled.data)).toBeLessThanOrEqual(1);
+  // Without init, an initImage implies it.
+  expect(largestDifference(await start({ init: undefined, initImage: initPng }), initScaled.data)).toBeLessThanOrEqual(1);
+  expect(largestDifference(initScaled.data, pattern(40, 32, 0).data)).toBeGreaterThan(50);
+});
+
+test('the engine refuses an init image of another size than the content', async () => {
+  const image = (width: number) => ({ width, height: 32, data: Buffer.alloc(width * 32 * 3, 90) });
+  const job = addon.stylize({
+    model: fixture('tiny-numbered.pt'), modelSeed: 0, pooling: 'avg', contentLayers: ['relu4_2'], styleLayers: ['relu1_1'],
+    contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleBlendWeights: [], content: image(40), styles: [image(40)],
+    iterations: 1, optimizer: 'lbfgs', learningRate: 10, lbfgsHistory: 5, init: 'image', initImage: image(41), seed: 0,
+    originalColors: false, device: 'cpu', threads: 1, availableMemory: 0, progressInterval: 1, previewInterval: 0,
+  });
+  await expect(job.promise).rejects.toThrow(/^The init image is 41x32 pixels, not the content's 40x32$/);
+});
+
 test('the output file is written atomically in the format of its extension', async () => {
   const dir = temporaryDir();
   const output = join(dir, 'result.jpg');
@@ -216,6 +246,9 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
     ['more threads than CPUs', { threads: 100000 }, new RegExp(`^Expected an integer from 0 to ${cpus().length} \\(this machine's logical CPUs\\) for threads but received 100000 of type number$`)],
     ['originalColors that is not a boolean', { originalColors: 1 as never }, /^Expected a boolean for originalColors but received 1 of type number$/],
+    ['initImage with init random', { init: 'random', initImage: join(dir, 'absent.png') }, /^initImage is a starting image, but init is 'random': leave init out or make it 'image'$/],
+    ['missing initImage file', { init: 'image', initImage: join(dir, 'absent.png') }, /^initImage file not found: .*absent\.png$/],
+    ['initImage that is not an image', { init: 'image', initImage: notAnImage }, /^Could not read initImage \(.*notes\.txt\) as an image/],
     ['zero styleScale', { styleScale: 0 }, /^Expected a positive number for styleScale but received 0 of type number$/],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],

@@ -144,6 +144,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.learningRate = number(options, "learningRate");
   result.lbfgsHistory = integer(options, "lbfgsHistory");
   result.init = string(options, "init");
+  if (!options.Get("initImage").IsUndefined()) result.initImage = toRgb(options.Get("initImage"));
   result.seed = static_cast<uint64_t>(number(options, "seed"));
   result.originalColors = boolean(options, "originalColors");
   result.device = string(options, "device");

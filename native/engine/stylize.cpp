@@ -194,7 +194,16 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     styles.clear();
 
     torch::Tensor image;
-    if (options.init == "image") {
+    if (options.init == "image" && options.initImage) {
+      const RgbImage& start = *options.initImage;
+      if (start.width != options.content.width || start.height != options.content.height) {
+        throw std::runtime_error("The init image is " + std::to_string(start.width) + "x" +
+                                 std::to_string(start.height) + " pixels, not the content's " +
+                                 std::to_string(options.content.width) + "x" +
+                                 std::to_string(options.content.height));
+      }
+      image = vgg.preprocess(fromRgb(start, device));
+    } else if (options.init == "image") {
       image = content.clone();
     } else {
       // Small noise around the mean pixel, as jcjohnson/neural-style starts.
