@@ -17,6 +17,7 @@ export interface NativeModelOptions {
   styleWeight: number;
   tvWeight: number;
   styleBlendWeights: number[];
+  normalizeGradients: boolean;
   threads: number;
 }
 

@@ -65,6 +65,12 @@ export interface StylizeOptions {
   contentLayers?: string[];
   /** VGG layers whose Gram matrices the style loss compares; default relu1_1 … relu5_1. */
   styleLayers?: string[];
+  /**
+   * Scale the gradient each content and style layer sends back to unit L1 norm (times its
+   * weight), as jcjohnson/neural-style's -normalize_gradients does; the losses reported are
+   * unchanged. Default false.
+   */
+  normalizeGradients?: boolean;
   /** Default 'lbfgs'. */
   optimizer?: Optimizer;
   /** Adam's step size; default 10. L-BFGS takes unit steps. */
@@ -125,6 +131,7 @@ export const defaults = {
   tvWeight: 1e-3,
   contentLayers: ['relu4_2'],
   styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+  normalizeGradients: false,
   optimizer: 'lbfgs' as Optimizer,
   learningRate: 10,
   lbfgsHistory: 100,
@@ -326,6 +333,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     tvWeight: nonNegativeNumber('tvWeight', o.tvWeight),
     contentLayers: layerList('contentLayers', o.contentLayers),
     styleLayers: layerList('styleLayers', o.styleLayers),
+    normalizeGradients: boolean('normalizeGradients', o.normalizeGradients),
     optimizer: oneOf('optimizer', o.optimizer, ['lbfgs', 'adam'] as const),
     learningRate: positiveNumber('learningRate', o.learningRate),
     lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),

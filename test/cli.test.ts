@@ -126,7 +126,7 @@ test.each([
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients']) expect(help.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

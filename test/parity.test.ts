@@ -22,6 +22,7 @@ function lossOptions(model: string, overrides: Partial<NativeModelOptions> = {})
     styleWeight: defaults.styleWeight,
     tvWeight: 0.5,
     styleBlendWeights: [],
+    normalizeGradients: false,
     threads: 2,
     ...overrides,
   };
@@ -34,6 +35,9 @@ describe.each([
   ['named caffe model (metadata), max pooling', 'tiny-named.pt', { pooling: 'max' }],
   ['whole network, two blended styles, other layers', 'tiny-whole.pt', {
     contentLayers: ['relu3_2', 'conv4_1'], styleLayers: ['relu1_2', 'pool2', 'relu4_3'], styleBlendWeights: [3, 1],
+  }],
+  ['gradients normalized per layer, a layer both content and style', 'tiny-numbered.pt', {
+    normalizeGradients: true, contentLayers: ['relu4_2', 'relu2_1'], styleLayers: ['relu1_1', 'relu2_1', 'relu4_2'],
   }],
 ])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<NativeModelOptions>) => {
   test('losses and gradient within 1e-4 relative', async () => {

@@ -78,8 +78,8 @@ test('the JavaScript thread stays free while the native work runs', async () => 
   expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
 });
 
-test('Adam, image init, max pooling and two blended styles run', async () => {
-  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
+test('Adam, image init, max pooling, normalized gradients and two blended styles run', async () => {
+  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', normalizeGradients: true, style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
   expect(result.iterations).toBe(6);
   expect(result.loss).toBeGreaterThan(0);
 });
@@ -143,7 +143,7 @@ test('the engine refuses an init image of another size than the content', async 
   const image = (width: number) => ({ width, height: 32, data: Buffer.alloc(width * 32 * 3, 90) });
   const job = addon.stylize({
     model: fixture('tiny-numbered.pt'), modelSeed: 0, pooling: 'avg', contentLayers: ['relu4_2'], styleLayers: ['relu1_1'],
-    contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleBlendWeights: [], content: image(40), styles: [image(40)],
+    contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(40)],
     iterations: 1, optimizer: 'lbfgs', learningRate: 10, lbfgsHistory: 5, init: 'image', initImage: image(41), seed: 0,
     originalColors: false, device: 'cpu', threads: 1, availableMemory: 0, progressInterval: 1, previewInterval: 0,
   });
@@ -249,6 +249,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['initImage with init random', { init: 'random', initImage: join(dir, 'absent.png') }, /^initImage is a starting image, but init is 'random': leave init out or make it 'image'$/],
     ['missing initImage file', { init: 'image', initImage: join(dir, 'absent.png') }, /^initImage file not found: .*absent\.png$/],
     ['initImage that is not an image', { init: 'image', initImage: notAnImage }, /^Could not read initImage \(.*notes\.txt\) as an image/],
+    ['normalizeGradients that is not a boolean', { normalizeGradients: 'yes' as never }, /^Expected a boolean for normalizeGradients but received 'yes' of type string$/],
     ['zero styleScale', { styleScale: 0 }, /^Expected a positive number for styleScale but received 0 of type number$/],
     ['negative weight', { styleWeight: -1 }, /Expected a non-negative number for styleWeight but received -1/],
     ['blend weights of wrong length', { styleBlendWeights: [1, 2] }, /Expected an array of 1 non-negative numbers, not all zero for styleBlendWeights/],

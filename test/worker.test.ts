@@ -13,7 +13,7 @@ function stylizeInWorker(model: string, size: number, iterations: number): Worke
     const job = addon.stylize({
       model: workerData.model, modelSeed: 0, pooling: 'avg', contentLayers: ['relu4_2'],
       styleLayers: ['relu1_1', 'relu2_1'], contentWeight: 5, styleWeight: 100, tvWeight: 1e-3,
-      styleBlendWeights: [], content: image(40), styles: [image(200)], iterations, optimizer: 'lbfgs',
+      styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(200)], iterations, optimizer: 'lbfgs',
       learningRate: 10, lbfgsHistory: 100, init: 'random', seed: 0, originalColors: false, device: 'cpu', threads: 1, availableMemory: 0,
       progressInterval: 1, previewInterval: 1,
     }, (event) => parentPort.postMessage({ progress: event.iteration }));

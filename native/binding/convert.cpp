@@ -128,6 +128,7 @@ LossOptions toLossOptions(const Napi::Object& options) {
   losses.styleWeight = number(options, "styleWeight");
   losses.tvWeight = number(options, "tvWeight");
   losses.styleBlendWeights = numbers(options, "styleBlendWeights");
+  losses.normalizeGradients = boolean(options, "normalizeGradients");
   return losses;
 }
 

@@ -41,6 +41,7 @@ struct LossOptions {
   double styleWeight = 100;
   double tvWeight = 1e-3;
   std::vector<double> styleBlendWeights;  // one per style image; empty means equal
+  bool normalizeGradients = false;        // each layer's gradient scaled to unit L1 norm
 };
 
 struct StylizeOptions {

@@ -128,11 +128,13 @@ class Objective {
     auto features = vgg_.features(image, layers_);
     auto content = torch::zeros({}, image.options());
     for (size_t i = 0; i < contentTargets_.size(); ++i) {
-      content = content + losses::content(features[options_.contentLayers[i]], contentTargets_[i]);
+      const auto& layer = features[options_.contentLayers[i]];
+      content = content + losses::content(normalized(layer, options_.contentWeight), contentTargets_[i]);
     }
     auto style = torch::zeros({}, image.options());
     for (size_t i = 0; i < styleTargets_.size(); ++i) {
-      style = style + losses::style(features[options_.styleLayers[i]], styleTargets_[i]);
+      const auto& layer = features[options_.styleLayers[i]];
+      style = style + losses::style(normalized(layer, options_.styleWeight), styleTargets_[i]);
     }
     content = content * options_.contentWeight;
     style = style * options_.styleWeight;
@@ -144,6 +146,19 @@ class Objective {
   }
 
  private:
+  // jcjohnson/neural-style's -normalize_gradients: the gradient a layer's loss sends back is
+  // weight * g / (|g|_1 + 1e-8), g being the unweighted loss's own gradient. A view gives the
+  // loss a branch of its own, so that its hook sees that loss's gradient alone; the values of
+  // the losses are unchanged.
+  torch::Tensor normalized(const torch::Tensor& activation, double weight) const {
+    if (!options_.normalizeGradients || weight == 0) return activation;
+    auto branch = activation.view_as(activation);
+    branch.register_hook([weight](const torch::Tensor& weighted) {
+      return weighted / (weighted.abs().sum() / weight + 1e-8);
+    });
+    return branch;
+  }
+
   const Vgg& vgg_;
   const LossOptions& options_;
   std::vector<std::string> layers_;

@@ -4,7 +4,8 @@ Reads a JSON request on stdin and writes a JSON answer on stdout. Images travel 
 raw bytes: float32 planar 0..1 RGB ("evaluate"), or uint8 interleaved RGB ("lbfgs").
 
   evaluate: losses at `image` and the gradient of the total with respect to it (written to
-            request["gradient_path"] as float32)
+            request["gradient_path"] as float32), each layer's part L1-normalised when
+            request["normalizeGradients"] is set
   lbfgs:    the loss after each of `iterations` evaluations of L-BFGS started from the content,
             and the time from loading the model to the end
 """
@@ -84,16 +85,45 @@ class Objective:
                 for i, layer in enumerate(request["styleLayers"]):
                     self.style_targets[i] = self.style_targets[i] + weight * gram(found[layer])
 
-    def __call__(self, x):
+    def layer_losses(self, x):
+        """(activation, weight, loss) for each content and style layer."""
         r = self.request
         found = self.net.activations(x, set(r["contentLayers"]) | set(r["styleLayers"]))
-        content = sum(F.mse_loss(found[layer], target) for layer, target in zip(r["contentLayers"], self.content_targets))
-        style = sum(F.mse_loss(gram(found[layer]), target) for layer, target in zip(r["styleLayers"], self.style_targets))
-        dx = x[:, :, :-1, :-1] - x[:, :, :-1, 1:]
-        dy = x[:, :, :-1, :-1] - x[:, :, 1:, :-1]
-        tv = 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
-        terms = {"content": r["contentWeight"] * content, "style": r["styleWeight"] * style, "tv": r["tvWeight"] * tv}
+        content = [(found[layer], r["contentWeight"], F.mse_loss(found[layer], target))
+                   for layer, target in zip(r["contentLayers"], self.content_targets)]
+        style = [(found[layer], r["styleWeight"], F.mse_loss(gram(found[layer]), target))
+                 for layer, target in zip(r["styleLayers"], self.style_targets)]
+        return content, style
+
+    def __call__(self, x):
+        r = self.request
+        content, style = self.layer_losses(x)
+        terms = {
+            "content": r["contentWeight"] * sum(loss for _, _, loss in content),
+            "style": r["styleWeight"] * sum(loss for _, _, loss in style),
+            "tv": r["tvWeight"] * total_variation(x),
+        }
         return terms["content"] + terms["style"] + terms["tv"], terms
+
+    def normalized_gradient(self, image):
+        """The gradient with jcjohnson/neural-style's -normalize_gradients, written out: each
+        layer's loss sends back weight * g / (|g|_1 + 1e-8), g being the loss's own gradient at
+        that layer; the TV term's gradient is left as it is."""
+        x = self.net.preprocess(image)
+        content, style = self.layer_losses(x)
+        outputs, directions = [self.request["tvWeight"] * total_variation(x)], [torch.ones(())]
+        for activation, weight, loss in content + style:
+            (g,) = torch.autograd.grad(loss, activation, retain_graph=True)
+            outputs.append(activation)
+            directions.append(weight * g / (g.abs().sum() + 1e-8))
+        (gradient,) = torch.autograd.grad(outputs, image, directions)
+        return gradient
+
+
+def total_variation(x):
+    dx = x[:, :, :-1, :-1] - x[:, :, :-1, 1:]
+    dy = x[:, :, :-1, :-1] - x[:, :, 1:, :-1]
+    return 0.5 * (dx.pow(2).sum() + dy.pow(2).sum())
 
 
 def read_planar(image):
@@ -119,8 +149,11 @@ def main():
     if request["mode"] == "evaluate":
         image = read_planar(request["image"]).requires_grad_(True)
         total, terms = objective(net.preprocess(image))
-        total.backward()
-        image.grad.numpy().astype(np.float32).tofile(request["gradient_path"])
+        if request.get("normalizeGradients"):
+            gradient = objective.normalized_gradient(image)
+        else:
+            (gradient,) = torch.autograd.grad(total, image)
+        gradient.numpy().astype(np.float32).tofile(request["gradient_path"])
         answer = {"loss": total.item(), **{name: value.item() for name, value in terms.items()}}
     else:
         image = content.clone().requires_grad_(True)
