@@ -64,6 +64,6 @@ if (!cgroup) console.warn('Skipping the container memory test: it needs root and
     '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2']);
   expect(run.signal).toBeNull();
   expect(run.status).toBe(1);
-  expect(run.stderr).toMatch(/^neural-style: imageSize 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower imageSize$/m);
+  expect(run.stderr).toMatch(/^neural-style: --image-size 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower --image-size$/m);
   expect(existsSync(output)).toBe(false);
 });

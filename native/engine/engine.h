@@ -54,7 +54,7 @@ struct StylizeOptions {
   double learningRate = 10;         // Adam's step size (L-BFGS takes unit steps)
   int lbfgsHistory = 100;
   std::string init = "random";      // "random" or "image"
-  std::optional<RgbImage> initImage;  // with init "image", the start instead of the content
+  std::optional<RgbImage> initImage;  // with init "image": the start, instead of the content
   uint64_t seed = 0;
   bool originalColors = false;      // stylize the luminance only, keep the content's colours
   std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"

@@ -209,7 +209,11 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     styles.clear();
 
     torch::Tensor image;
-    if (options.init == "image" && options.initImage) {
+    if (options.init == "random") {
+      // Small noise around the mean pixel, as jcjohnson/neural-style starts.
+      auto generator = at::detail::createCPUGenerator(options.seed);
+      image = (torch::randn(content.sizes(), generator) * 0.001).to(device);
+    } else if (options.initImage) {
       const RgbImage& start = *options.initImage;
       if (start.width != options.content.width || start.height != options.content.height) {
         throw std::runtime_error("The init image is " + std::to_string(start.width) + "x" +
@@ -218,12 +222,8 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
                                  std::to_string(options.content.height));
       }
       image = vgg.preprocess(fromRgb(start, device));
-    } else if (options.init == "image") {
-      image = content.clone();
     } else {
-      // Small noise around the mean pixel, as jcjohnson/neural-style starts.
-      auto generator = at::detail::createCPUGenerator(options.seed);
-      image = (torch::randn(content.sizes(), generator) * 0.001).to(device);
+      image = content.clone();
     }
     image.set_requires_grad(true);
 
