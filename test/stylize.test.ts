@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -268,6 +269,14 @@ describe('bad input is rejected before any native work, naming the input', () =>
     await expect(stylize(await base({ output, ...extra, onProgress: () => (progressed = true) }))).rejects.toThrow(message);
     expect(progressed).toBe(false);
     expect(existsSync(output)).toBe(false);
+  });
+
+  test.each([
+    // Whatever the device: sharp's decoder aborts the process on such images.
+    ['too large for a Buffer', { styleScale: 2000, device: 'cuda' as const }, new RegExp(`^styleScale 2000 makes a 80000x64000 style image, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower styleScale$`)],
+    ['too large for memory', { styleScale: 500, device: 'cpu' as const }, /^styleScale 500 makes a 20000x16000 style image, which needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower styleScale$/],
+  ])('a styleScale that makes a style image %s is refused before decoding', async (_title, extra, message) => {
+    await expect(stylize(await base(extra))).rejects.toThrow(message);
   });
 
   test('an imageSize too large for memory is refused before any work', async () => {
