@@ -181,13 +181,18 @@ export function invalid(name: string, expected: string, value: unknown): TypeErr
 const isInteger = (value: unknown): value is number => Number.isInteger(value);
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
+/** Counts reach the engine as C++ ints. */
+const largestCount = 2 ** 31 - 1;
+
 function positiveInteger(name: string, value: unknown): number {
   if (!isInteger(value) || value < 1) throw invalid(name, 'a positive integer', value);
+  if (value > largestCount) throw invalid(name, `a positive integer up to ${largestCount}`, value);
   return value;
 }
 
-function nonNegativeInteger(name: string, value: unknown): number {
-  if (!isInteger(value) || value < 0 || value > Number.MAX_SAFE_INTEGER) throw invalid(name, 'a non-negative integer', value);
+function nonNegativeInteger(name: string, value: unknown, largest = largestCount): number {
+  if (!isInteger(value) || value < 0) throw invalid(name, 'a non-negative integer', value);
+  if (value > largest) throw invalid(name, `a non-negative integer up to ${largest}`, value);
   return value;
 }
 
@@ -339,7 +344,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
     init,
     initImage: o.initImage === undefined ? undefined : imageInput('initImage', o.initImage),
-    seed: nonNegativeInteger('seed', o.seed),
+    seed: nonNegativeInteger('seed', o.seed, Number.MAX_SAFE_INTEGER),
     originalColors: boolean('originalColors', o.originalColors),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
     model: modelPath(o.model),

@@ -71,10 +71,9 @@ const baseBytes = 350 * 2 ** 20;
 const activationBytesPerPixel = 4.5 * 2 ** 10;
 const styleBytesPerPixel = 1.3 * 2 ** 10;
 
-function optimisationBytes(pixels: number, o: ResolvedOptions): number {
+function optimizerBytes(pixels: number, o: ResolvedOptions): number {
   const imageBytes = 3 * 4 * pixels;
-  const optimizerBytes = o.optimizer === 'lbfgs' ? 2 * o.lbfgsHistory * imageBytes : 3 * imageBytes;
-  return baseBytes + pixels * activationBytesPerPixel + optimizerBytes;
+  return o.optimizer === 'lbfgs' ? 2 * o.lbfgsHistory * imageBytes : 3 * imageBytes;
 }
 
 /**
@@ -113,14 +112,17 @@ async function checkSizes(o: ResolvedOptions, styleSize: number): Promise<void> 
   if (available === 0 || mayUseCuda) return;
   const [content, ...styles] = images;
   const largestStyle = styles.reduce((largest, style) => (style.pixels > largest.pixels ? style : largest));
-  const optimisation = optimisationBytes(content.pixels, o);
-  const styleTargets = baseBytes + largestStyle.pixels * styleBytesPerPixel;
-  const [needed, cause] = optimisation >= styleTargets ? [optimisation, content] : [styleTargets, largestStyle];
+  const activations = content.pixels * activationBytesPerPixel;
+  const history = optimizerBytes(content.pixels, o);
+  const styleTargets = largestStyle.pixels * styleBytesPerPixel;
+  const needed = baseBytes + Math.max(activations + history, styleTargets);
   if (needed > available) {
     const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
-    throw new RangeError(
-      `${describe(cause)}, which needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${cause.option}`,
-    );
+    const cause = styleTargets > activations + history ? largestStyle : content;
+    const [what, remedy] = cause === content && history > activations
+      ? [`lbfgsHistory ${o.lbfgsHistory} on a ${content.width}x${content.height} image`, 'lbfgsHistory']
+      : [`${describe(cause)}, which`, cause.option];
+    throw new RangeError(`${what} needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${remedy}`);
   }
 }
 

@@ -240,7 +240,10 @@ describe('bad input is rejected before any native work, naming the input', () =>
 
   test.each<[string, Partial<StylizeOptions>, RegExp]>([
     ['fractional seed', { seed: 1.5 }, /Expected a non-negative integer for seed but received 1.5 of type number/],
+    ['seed past 2^53', { seed: 2 ** 53 }, /^Expected a non-negative integer up to 9007199254740991 for seed but received 9007199254740992 of type number$/],
     ['negative iterations', { iterations: -3 }, /^Expected a positive integer for iterations but received -3 of type number$/],
+    ['iterations past a C++ int', { iterations: 1e10 }, /^Expected a positive integer up to 2147483647 for iterations but received 10000000000 of type number$/],
+    ['previewInterval past a C++ int', { previewInterval: 2 ** 31 }, /^Expected a non-negative integer up to 2147483647 for previewInterval but received 2147483648 of type number$/],
     ['fractional imageSize', { imageSize: 10.5 }, /Expected a positive integer for imageSize but received 10.5 of type number/],
     ['unknown optimizer', { optimizer: 'sgd' as never }, /Expected one of lbfgs, adam for optimizer but received 'sgd' of type string/],
     ['bad device', { device: 'tpu' as never }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
@@ -273,9 +276,10 @@ describe('bad input is rejected before any native work, naming the input', () =>
 
   test.each([
     // Whatever the device: sharp's decoder aborts the process on such images.
-    ['too large for a Buffer', { styleScale: 2000, device: 'cuda' as const }, new RegExp(`^styleScale 2000 makes a 80000x64000 style image, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower styleScale$`)],
-    ['too large for memory', { styleScale: 500, device: 'cpu' as const }, /^styleScale 500 makes a 20000x16000 style image, which needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower styleScale$/],
-  ])('a styleScale that makes a style image %s is refused before decoding', async (_title, extra, message) => {
+    ['a style image too large for a Buffer', { styleScale: 2000, device: 'cuda' as const }, new RegExp(`^styleScale 2000 makes a 80000x64000 style image, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower styleScale$`)],
+    ['an L-BFGS history too large for memory', { lbfgsHistory: 2 ** 31 - 1, device: 'cpu' as const }, /^lbfgsHistory 2147483647 on a 40x32 image needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower lbfgsHistory$/],
+    ['a style image too large for memory', { styleScale: 500, device: 'cpu' as const }, /^styleScale 500 makes a 20000x16000 style image, which needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower styleScale$/],
+  ])('%s is refused before decoding', async (_title, extra, message) => {
     await expect(stylize(await base(extra))).rejects.toThrow(message);
   });
 
