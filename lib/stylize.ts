@@ -93,11 +93,13 @@ const styleName = (o: ResolvedOptions, index: number) => (o.styles.length > 1 ? 
  * it may take.
  */
 async function checkSizes(o: ResolvedOptions, styleSize: number): Promise<void> {
+  const [contentSize, ...styleSizes] = await Promise.all([
+    scaledSize(o.content, 'content', o.imageSize),
+    ...o.styles.map((style, index) => scaledSize(style, styleName(o, index), styleSize)),
+  ]);
   const images = [
-    { option: 'imageSize', value: o.imageSize, what: 'image', ...(await scaledSize(o.content, 'content', o.imageSize)) },
-    ...(await Promise.all(o.styles.map(async (style, index) => ({
-      option: 'styleScale', value: o.styleScale, what: `${styleName(o, index)} image`, ...(await scaledSize(style, styleName(o, index), styleSize)),
-    })))),
+    { option: 'imageSize', value: o.imageSize, what: 'image', ...contentSize },
+    ...styleSizes.map((size, index) => ({ option: 'styleScale', value: o.styleScale, what: `${styleName(o, index)} image`, ...size })),
   ].map((image) => ({ ...image, pixels: image.width * image.height }));
   const describe = (image: (typeof images)[number]) => `${image.option} ${image.value} makes a ${image.width}x${image.height} ${image.what}`;
 
