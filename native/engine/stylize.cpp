@@ -272,8 +272,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
         optimizer.step();
       }
     }
-    return StylizeResult{picture(), last, iteration, elapsedMs(),
-                         describe(device)};
+    return StylizeResult{picture(), last, iteration, elapsedMs(), describe(device)};
   });
 }
 
