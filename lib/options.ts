@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 
 import { usableCpus } from './cpus';
+import type { OutputFormat } from './image';
 
 /** A file path, or the bytes of an image in any format sharp reads. */
 export type ImageInput = string | Buffer;
@@ -13,6 +14,12 @@ export interface RgbImage {
   height: number;
   /** width * height * 3 bytes. */
   data: Buffer;
+}
+
+/** An image the run made: raw RGB, and a way to encode it. */
+export interface StylizedImage extends RgbImage {
+  /** Encodes the image, for example as 'png' or 'jpeg'. */
+  encode(format: OutputFormat): Promise<Buffer>;
 }
 
 export interface ProgressEvent {
@@ -27,7 +34,7 @@ export interface ProgressEvent {
   tv: number;
   elapsedMs: number;
   /** The current image, on the iterations that are multiples of `previewInterval`. */
-  preview?: RgbImage;
+  preview?: StylizedImage;
 }
 
 export type Optimizer = 'lbfgs' | 'adam';

@@ -1,8 +1,8 @@
 import { constants as bufferConstants } from 'node:buffer';
 
 import { addon } from './native';
-import { decodeImage, encodeImage, OutputFormat, scaledSize, writeImage } from './image';
-import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizeOptions } from './options';
+import { decodeImage, encodeImage, scaledSize, writeImage } from './image';
+import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
 
 /** The rejection of a run stopped through its AbortSignal. */
 export class AbortError extends Error {
@@ -11,11 +11,6 @@ export class AbortError extends Error {
     super(message, options);
     this.name = 'AbortError';
   }
-}
-
-export interface StylizedImage extends RgbImage {
-  /** Encodes the image, for example as 'png' or 'jpeg'. */
-  encode(format: OutputFormat): Promise<Buffer>;
 }
 
 export interface Result {
@@ -34,6 +29,8 @@ export interface Result {
   /** The file written, when `output` was given. */
   output?: string;
 }
+
+const stylized = (image: RgbImage): StylizedImage => ({ ...image, encode: (format) => encodeImage(image, format) });
 
 let warnedRandomWeights = false;
 
@@ -159,7 +156,8 @@ async function run(options: StylizeOptions): Promise<Result> {
       styles,
       initImage,
     },
-    onProgress && ((event) => onProgress({ ...event, iterations: o.iterations } satisfies ProgressEvent)),
+    onProgress &&
+      ((event) => onProgress({ ...event, iterations: o.iterations, preview: event.preview && stylized(event.preview) } satisfies ProgressEvent)),
   );
   const abort = () => job.cancel();
   o.signal?.addEventListener('abort', abort, { once: true });
@@ -177,7 +175,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   const result: Result = {
     ...summary,
     threads: o.threads,
-    image: { ...image, encode: (format) => encodeImage(image, format) },
+    image: stylized(image),
   };
   if (o.output) {
     await writeImage(image, o.output);

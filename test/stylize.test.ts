@@ -27,6 +27,7 @@ test('progress events arrive in order with the promised fields; previews when as
   expect(events.map((e) => e.elapsedMs)).toEqual([...events.map((e) => e.elapsedMs)].sort((a, b) => a - b));
   const preview = events[1].preview!;
   expect([preview.width, preview.height, preview.data.length]).toEqual([40, 32, 40 * 32 * 3]);
+  expect(await sharp(await preview.encode('jpeg')).metadata()).toMatchObject({ format: 'jpeg', width: 40, height: 32 });
   expect(result.loss).toBe(events[4].loss);
   expect(result).toMatchObject({ iterations: 9, device: 'cpu', threads: 2 });
   expect(result.image.data.length).toBe(40 * 32 * 3);
