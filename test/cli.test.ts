@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
-import { fixture, pattern, temporaryDir } from './helpers';
+import { colourDistance, fixture, largestDifference, pattern, temporaryDir } from './helpers';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const dir = temporaryDir();
@@ -48,25 +48,12 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
 });
 
 test("--original-colors keeps the content's colours", async () => {
-  // How far each pixel's colour (R - Y, B - Y) is from the content's, on average.
-  const colourDistance = async (path: string) => {
-    const [image, content] = await Promise.all([path, join(dir, 'content.png')].map((file) => sharp(file).raw().toBuffer()));
-    const chroma = (data: Buffer, i: number) => {
-      const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
-      return [data[i] - y, data[i + 2] - y];
-    };
-    let sum = 0;
-    for (let i = 0; i < content.length; i += 3) {
-      const [a, b] = [chroma(image, i), chroma(content, i)];
-      sum += Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]);
-    }
-    return sum / (content.length / 3);
-  };
+  const content = await sharp(join(dir, 'content.png')).raw().toBuffer();
   const distances = [];
   for (const flags of [[], ['--original-colors']]) {
     const output = join(dir, `colours${flags.length}.png`);
     expect(run([...common(), '--output', output, '--model', 'random', '--iterations', '4', ...flags]).status).toBe(0);
-    distances.push(await colourDistance(output));
+    distances.push(colourDistance(await sharp(output).raw().toBuffer(), content));
   }
   expect(distances[0]).toBeGreaterThan(10);
   expect(distances[1]).toBeLessThan(2);
@@ -80,7 +67,7 @@ test('--init-image starts from that image; --save-iter 1 shows the start', async
   const result = run([...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), '--iterations', '1', '--save-iter', '1', '--init-image', join(sub, 'start.png')]);
   expect(result.status).toBe(0);
   const first = await sharp(join(sub, 'out_1.png')).raw().toBuffer();
-  expect(Math.max(...first.map((value, i) => Math.abs(value - start.data[i])))).toBeLessThanOrEqual(1);
+  expect(largestDifference(first, start.data)).toBeLessThanOrEqual(1);
 });
 
 test.each([

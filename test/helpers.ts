@@ -37,6 +37,28 @@ export function png(image: RgbImage): Promise<Buffer> {
 /** A 40x32 pattern encoded as PNG: the tests' usual small content (seed 0) and style (seed 1). */
 export const patternPng = (seed: number) => png(pattern(40, 32, seed));
 
+/** The largest difference between two RGB images' bytes. */
+export function largestDifference(a: Buffer, b: Buffer): number {
+  if (a.length !== b.length) throw new Error(`Images of ${a.length} and ${b.length} bytes`);
+  let largest = 0;
+  for (let i = 0; i < a.length; i++) largest = Math.max(largest, Math.abs(a[i] - b[i]));
+  return largest;
+}
+
+/** How far each pixel's colour (R - Y, B - Y, with BT.601's Y) is from the other image's, on average. */
+export function colourDistance(a: Buffer, b: Buffer): number {
+  const chroma = (data: Buffer, i: number) => {
+    const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+    return [data[i] - y, data[i + 2] - y];
+  };
+  let sum = 0;
+  for (let i = 0; i < a.length; i += 3) {
+    const [first, second] = [chroma(a, i), chroma(b, i)];
+    sum += Math.abs(first[0] - second[0]) + Math.abs(first[1] - second[1]);
+  }
+  return sum / (a.length / 3);
+}
+
 /** The same pattern as planar floats in 0..1. */
 export function planar(image: RgbImage): Float32Array {
   const plane = image.width * image.height;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { stylize } from '../lib';
 import { decodeImage, scaledSize } from '../lib/image';
-import { fixture } from './helpers';
+import { colourDistance, fixture } from './helpers';
 
 const images = join(__dirname, '..', '..', 'shared', 'images');
 const present = existsSync(images);
@@ -46,25 +46,12 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
   test("with originalColors, the photograph in a painting's style keeps the photograph's colours", async () => {
     const content = join(images, 'tubingen.jpg');
     const photo = await decodeImage(content, 'content', 96);
-    // Mean distance of each pixel's colour (R - Y, B - Y) from the photograph's.
-    const colourDistance = (data: Buffer) => {
-      const chroma = (pixels: Buffer, i: number) => {
-        const y = 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
-        return [pixels[i] - y, pixels[i + 2] - y];
-      };
-      let sum = 0;
-      for (let i = 0; i < data.length; i += 3) {
-        const [a, b] = [chroma(data, i), chroma(photo.data, i)];
-        sum += Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]);
-      }
-      return sum / (data.length / 3);
-    };
     const distances = [];
     for (const originalColors of [false, true]) {
       const result = await stylize({
         content, style: join(images, 'starry_night.jpg'), model: fixture('vgg19-full.pt'), imageSize: 96, iterations: 20, init: 'image', device: 'cpu', originalColors,
       });
-      distances.push(colourDistance(result.image.data));
+      distances.push(colourDistance(result.image.data, photo.data));
     }
     // The painting's colours move the plain result (16 on this machine); the other keeps the
     // photograph's, but for pixels where the new luminance clips.

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
 import { decodeImage } from '../lib/image';
 import { addon } from '../lib/native';
-import { fixture, pattern, patternPng, png, temporaryDir } from './helpers';
+import { fixture, largestDifference, pattern, patternPng, png, temporaryDir } from './helpers';
 
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
@@ -131,7 +131,6 @@ test("init 'image' starts from the content, or from initImage scaled to the cont
     await stylize(await base({ init: 'image', iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data), ...extra }));
     return first!;
   };
-  const largestDifference = (a: Buffer, b: Buffer) => Math.max(...a.map((value, i) => Math.abs(value - b[i])));
   const initPng = await png(pattern(60, 60, 3));
   const initScaled = await decodeImage(initPng, 'initImage', { width: 40, height: 32 });
   expect(largestDifference(await start({}), pattern(40, 32, 0).data)).toBeLessThanOrEqual(1);
