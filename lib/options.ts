@@ -191,17 +191,15 @@ const isNumber = (value: unknown): value is number => typeof value === 'number' 
 /** Counts reach the engine as C++ ints. */
 const largestCount = 2 ** 31 - 1;
 
-function positiveInteger(name: string, value: unknown): number {
-  if (!isInteger(value) || value < 1) throw invalid(name, 'a positive integer', value);
-  if (value > largestCount) throw invalid(name, `a positive integer up to ${largestCount}`, value);
+function integerFrom(smallest: 0 | 1, name: string, value: unknown, largest = largestCount): number {
+  const expected = smallest === 1 ? 'a positive integer' : 'a non-negative integer';
+  if (!isInteger(value) || value < smallest) throw invalid(name, expected, value);
+  if (value > largest) throw invalid(name, `${expected} up to ${largest}`, value);
   return value;
 }
 
-function nonNegativeInteger(name: string, value: unknown, largest = largestCount): number {
-  if (!isInteger(value) || value < 0) throw invalid(name, 'a non-negative integer', value);
-  if (value > largest) throw invalid(name, `a non-negative integer up to ${largest}`, value);
-  return value;
-}
+const positiveInteger = (name: string, value: unknown) => integerFrom(1, name, value);
+const nonNegativeInteger = (name: string, value: unknown, largest?: number) => integerFrom(0, name, value, largest);
 
 function nonNegativeNumber(name: string, value: unknown): number {
   if (!isNumber(value) || value < 0) throw invalid(name, 'a non-negative number', value);
