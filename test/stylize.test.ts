@@ -52,7 +52,7 @@ test('imageSize scales the longest side; grayscale and transparent inputs become
 
 test('styleScale sets the longest side of the style images as a multiple of imageSize', async () => {
   // The engine names the size it was given when the style image is too small for relu5_1.
-  await expect(stylize(await base({ styleScale: 0.25 }))).rejects.toThrow(/^The style image is 10x8 pixels, too small for layer relu5_1/);
+  await expect(stylize(await base({ styleScale: 0.25 }))).rejects.toThrow(/^The style image is 10x8 pixels, too small for layer relu5_1, which follows 4 poolings and so needs at least 16 pixels on each side: raise imageSize or styleScale, or use shallower layers$/);
   const larger = await stylize(await base({ styleScale: 1.5, iterations: 2 }));
   const same = await stylize(await base({ iterations: 2 }));
   expect(larger.style).not.toBeCloseTo(same.style, 3);

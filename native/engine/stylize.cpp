@@ -102,10 +102,11 @@ class Objective {
     layers_ = options.contentLayers;
     layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
     // The image being optimised has the content's size, and so must reach every layer.
-    vgg.checkSize(content, layers_, "content image");
+    vgg.checkSize(content, layers_, "content image", "raise imageSize or use shallower layers");
     for (size_t i = 0; i < styles.size(); ++i) {
       vgg.checkSize(styles[i], options.styleLayers,
-                    styles.size() > 1 ? "style image " + std::to_string(i + 1) : "style image");
+                    styles.size() > 1 ? "style image " + std::to_string(i + 1) : "style image",
+                    "raise imageSize or styleScale, or use shallower layers");
     }
 
     torch::NoGradGuard noGrad;

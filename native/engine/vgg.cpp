@@ -151,7 +151,7 @@ size_t Vgg::indexOf(const std::string& name) const {
 }
 
 void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& names,
-                    const std::string& what) const {
+                    const std::string& what, const std::string& remedy) const {
   for (const auto& name : names) {
     const size_t index = indexOf(name);
     int64_t poolings = 0;
@@ -164,7 +164,7 @@ void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& name
                                ", which follows " + std::to_string(poolings) +
                                (poolings == 1 ? " pooling" : " poolings") +
                                " and so needs at least " + std::to_string(minimum) +
-                               " pixels on each side: raise imageSize or use shallower layers");
+                               " pixels on each side: " + remedy);
     }
   }
 }

@@ -27,9 +27,9 @@ class Vgg {
                                                 const std::vector<std::string>& layers) const;
 
   // Throws unless `x` is large enough to reach `layers`: each pooling halves the sides, and
-  // needs at least two pixels to pool. `what` names the image in the message.
+  // needs at least two pixels to pool. `what` names the image in the message, `remedy` ends it.
   void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers,
-                 const std::string& what) const;
+                 const std::string& what, const std::string& remedy) const;
 
   const std::string& preprocessing() const { return preprocess_; }
 
