@@ -3,20 +3,27 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import sharp from 'sharp';
 
-import { ImageInput, outputFormats, RgbImage } from './options';
+import { CheckedImageInput, outputFormats, RgbImage } from './options';
 
 export type OutputFormat = (typeof outputFormats)[string];
 
-function unreadable(input: ImageInput, name: string, error: unknown): Error {
-  const source = typeof input === 'string' ? input : `a Buffer of ${input.length} bytes`;
+function unreadable(input: CheckedImageInput, name: string, error: unknown): Error {
+  const source =
+    typeof input === 'string' ? input : Buffer.isBuffer(input) ? `a Buffer of ${input.length} bytes` : `${input.width}x${input.height} raw pixels`;
   return new Error(`Could not read ${name} (${source}) as an image: ${(error as Error).message}`);
 }
 
+function open(input: CheckedImageInput): sharp.Sharp {
+  if (typeof input === 'string' || Buffer.isBuffer(input)) return sharp(input, { failOn: 'error' });
+  const { data, width, height, channels } = input;
+  return sharp(data, { raw: { width, height, channels } });
+}
+
 /** The size `decodeImage` will give the image, from its header alone. */
-export async function scaledSize(input: ImageInput, name: string, longestSide: number): Promise<{ width: number; height: number }> {
+export async function scaledSize(input: CheckedImageInput, name: string, longestSide: number): Promise<{ width: number; height: number }> {
   let metadata: sharp.Metadata;
   try {
-    metadata = await sharp(input).metadata();
+    metadata = await open(input).metadata();
   } catch (error) {
     throw unreadable(input, name, error);
   }
@@ -33,10 +40,10 @@ export async function scaledSize(input: ImageInput, name: string, longestSide: n
  * flattened onto white, scaled so that its longest side is `size`, or to exactly `size`'s
  * width and height.
  */
-export async function decodeImage(input: ImageInput, name: string, size: number | { width: number; height: number }): Promise<RgbImage> {
+export async function decodeImage(input: CheckedImageInput, name: string, size: number | { width: number; height: number }): Promise<RgbImage> {
   const box = typeof size === 'number' ? { width: size, height: size, fit: 'inside' as const } : { ...size, fit: 'fill' as const };
   try {
-    const { data, info } = await sharp(input, { failOn: 'error' })
+    const { data, info } = await open(input)
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')

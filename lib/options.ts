@@ -5,8 +5,24 @@ import { dirname, extname, resolve } from 'node:path';
 import { usableCpus } from './cpus';
 import type { OutputFormat } from './image';
 
-/** A file path, or the bytes of an image in any format sharp reads. */
-export type ImageInput = string | Buffer;
+/**
+ * Pixels already in memory, 8 bits a sample, rows top to bottom, channels interleaved and read as
+ * sRGB: 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA. A canvas's ImageData, a result's image and a
+ * preview all have this shape.
+ */
+export interface RawImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+  /** Samples a pixel; default data.length / (width * height). */
+  channels?: 1 | 2 | 3 | 4;
+}
+
+/** A file path, the bytes of an image in any format sharp reads, or raw pixels. */
+export type ImageInput = string | Buffer | RawImage;
+
+/** An image input once checked: raw pixels always say how many channels they have. */
+export type CheckedImageInput = string | Buffer | Required<RawImage>;
 
 /** An 8-bit RGB image, rows top to bottom, channels interleaved. */
 export interface RgbImage {
@@ -45,7 +61,7 @@ export type Preprocess = 'torchvision' | 'caffe';
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface StylizeOptions {
-  /** The image whose content is kept. */
+  /** The image whose content is kept: a path, encoded bytes, or raw pixels. */
   content: ImageInput;
   /** The style image, or several to blend. */
   style: ImageInput | ImageInput[];
@@ -164,10 +180,11 @@ export const outputFormats: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'a
 };
 
 export interface ResolvedOptions
-  extends Required<Omit<StylizeOptions, 'style' | 'styleBlendWeights' | 'initImage' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
-  styles: ImageInput[];
+  extends Required<Omit<StylizeOptions, 'content' | 'style' | 'styleBlendWeights' | 'initImage' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
+  content: CheckedImageInput;
+  styles: CheckedImageInput[];
   styleBlendWeights: number[];
-  initImage?: ImageInput;
+  initImage?: CheckedImageInput;
   output?: string;
   /** An absolute path, or 'random'. */
   model: string;
@@ -177,7 +194,8 @@ export interface ResolvedOptions
 }
 
 function describe(value: unknown): string {
-  const shown = typeof value === 'string' ? `'${value}'` : Buffer.isBuffer(value) ? 'a Buffer' : String(value);
+  const shown =
+    typeof value === 'string' ? `'${value}'` : ArrayBuffer.isView(value) ? `a ${value.constructor.name} of ${value.byteLength} bytes` : String(value);
   return `${shown} of type ${value === null ? 'null' : typeof value}`;
 }
 
@@ -216,7 +234,7 @@ function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
-function oneOf<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+function oneOf<T extends string | number>(name: string, value: unknown, choices: readonly T[]): T {
   if (!choices.includes(value as T)) throw invalid(name, `one of ${choices.join(', ')}`, value);
   return value as T;
 }
@@ -233,12 +251,37 @@ function checkFile(name: string, path: string): void {
   if (!statSync(path).isFile()) throw new Error(`${name} is not a regular file: ${path}`);
 }
 
-function imageInput(name: string, value: unknown): ImageInput {
+const channelCounts = [1, 2, 3, 4] as const;
+
+function rawImage(name: string, value: RawImage): Required<RawImage> {
+  const width = positiveInteger(`${name}.width`, value.width);
+  const height = positiveInteger(`${name}.height`, value.height);
+  const { data, channels } = value;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    throw invalid(`${name}.data`, 'a Buffer, Uint8Array or Uint8ClampedArray', data);
+  }
+  if (channels !== undefined) {
+    oneOf(`${name}.channels`, channels, channelCounts);
+    if (data.length !== width * height * channels) {
+      throw invalid(`${name}.data`, `${width} x ${height} x ${channels} = ${width * height * channels} bytes`, data);
+    }
+    return { width, height, data, channels };
+  }
+  const inferred = channelCounts.find((count) => data.length === width * height * count);
+  if (inferred === undefined) {
+    const sizes = channelCounts.map((count) => width * height * count);
+    throw invalid(`${name}.data`, `${width} x ${height} pixels of 1 to 4 channels: ${sizes.join(', ')} bytes`, data);
+  }
+  return { width, height, data, channels: inferred };
+}
+
+function imageInput(name: string, value: unknown): CheckedImageInput {
   if (Buffer.isBuffer(value)) {
     if (value.length === 0) throw invalid(name, 'a non-empty Buffer', value);
     return value;
   }
-  if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path or a Buffer', value);
+  if (typeof value === 'object' && value !== null) return rawImage(name, value as RawImage);
+  if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path, a Buffer or raw pixels', value);
   checkFile(name, value);
   return value;
 }

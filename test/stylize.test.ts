@@ -140,6 +140,33 @@ test("init 'image' starts from the content, or from initImage scaled to the cont
   expect(largestDifference(initScaled.data, pattern(40, 32, 0).data)).toBeGreaterThan(50);
 });
 
+test('raw pixels are read like the same picture encoded: RGB, canvas-style RGBA and grey; a result can start the next run', async () => {
+  const { width, height, data } = pattern(40, 32, 0);
+  const rgba = new Uint8ClampedArray(width * height * 4).fill(255);
+  const grey = Buffer.alloc(width * height);
+  for (let i = 0; i < width * height; i++) {
+    rgba.set(data.subarray(i * 3, i * 3 + 3), i * 4);
+    grey[i] = data[i * 3 + 1];
+  }
+  const losses = async (content: StylizeOptions['content']) => {
+    const { loss, content: contentLoss, style } = await stylize(await base({ content, iterations: 2 }));
+    return [loss, contentLoss, style];
+  };
+  const encoded = await losses(await patternPng(0));
+  expect(await losses({ width, height, data })).toEqual(encoded);
+  // ImageData's shape: no channels field, a Uint8ClampedArray of RGBA.
+  expect(await losses({ width, height, data: rgba })).toEqual(encoded);
+  const greyPng = await sharp(grey, { raw: { width, height, channels: 1 } }).png().toBuffer();
+  expect(await losses({ width, height, data: grey, channels: 1 })).toEqual(await losses(greyPng));
+
+  // A small result refined at a larger size: its image is the next run's starting point.
+  const small = await stylize(await base({ imageSize: 20, styleLayers: ['relu1_1'], contentLayers: ['relu1_1'] }));
+  let first: Buffer | undefined;
+  await stylize(await base({ initImage: small.image, iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data) }));
+  const upscaled = await decodeImage(await small.image.encode('png'), 'initImage', { width, height });
+  expect(largestDifference(first!, upscaled.data)).toBeLessThanOrEqual(1);
+});
+
 test('the engine refuses an init image of another size than the content', async () => {
   const image = (width: number) => ({ width, height: 32, data: Buffer.alloc(width * 32 * 3, 90) });
   const job = addon.stylize({
@@ -265,6 +292,12 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['output in a missing directory', { output: join(dir, 'nope', 'out.png') }, /output directory does not exist/],
     ['output that is a directory', { output: folderNamedPng }, /output is a directory: .*folder\.png/],
     ['content that is not an image', { content: notAnImage }, /Could not read content \(.*notes\.txt\) as an image/],
+    ['raw pixels of a fractional width', { content: { width: 2.5, height: 2, data: Buffer.alloc(15) } }, /^Expected a positive integer for content.width but received 2.5 of type number$/],
+    ['raw pixels in an array', { style: { width: 1, height: 1, data: [1, 2, 3] as never } }, /^Expected a Buffer, Uint8Array or Uint8ClampedArray for style.data but received 1,2,3 of type object$/],
+    ['raw pixels too short for their channels', { content: { width: 4, height: 2, data: new Uint8Array(20), channels: 3 } }, /^Expected 4 x 2 x 3 = 24 bytes for content.data but received a Uint8Array of 20 bytes of type object$/],
+    ['raw pixels with five channels', { content: { width: 1, height: 1, data: Buffer.alloc(5), channels: 5 as never } }, /^Expected one of 1, 2, 3, 4 for content.channels but received 5 of type number$/],
+    ['raw pixels of no channel count', { initImage: { width: 4, height: 2, data: new Uint8ClampedArray(20) } }, /^Expected 4 x 2 pixels of 1 to 4 channels: 8, 16, 24, 32 bytes for initImage.data but received a Uint8ClampedArray of 20 bytes of type object$/],
+    ['a number as content', { content: 7 as never }, /^Expected a file path, a Buffer or raw pixels for content but received 7 of type number$/],
     ['style bytes that are not an image', { style: Buffer.from('not an image') }, /Could not read style \(a Buffer of 12 bytes\) as an image/],
   ])('%s', async (_title, extra, message) => {
     let progressed = false;
