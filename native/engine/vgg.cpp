@@ -47,10 +47,13 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
                              " preprocessing, but preprocess " + options.preprocess +
                              " was asked for");
   }
+  // Constants, not parameters: detached first, since a copy made by to() from a loaded
+  // parameter would keep a grad_fn, and every backward pass would then compute weight gradients
+  // (on a GPU, and sent back to the CPU's copy at that).
   for (auto& layer : layers_) {
     if (layer.kind != Kind::Conv) continue;
-    layer.weight = layer.weight.to(device, torch::kFloat).set_requires_grad(false);
-    layer.bias = layer.bias.to(device, torch::kFloat).set_requires_grad(false);
+    layer.weight = layer.weight.detach().to(device, torch::kFloat);
+    layer.bias = layer.bias.detach().to(device, torch::kFloat);
   }
 }
 
