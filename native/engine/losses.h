@@ -5,10 +5,27 @@
 
 namespace neural_style::losses {
 
+// F Fᵀ for features F of shape [C, N]. Autograd would differentiate the product as two matrix
+// products of its two operands, one of them of a transposed [N, C] layout, and add them; the
+// gradient is one product, (dG + dGᵀ) F, in F's own layout: a third of an iteration's time
+// went to the former on the CPU at 512 pixels.
+struct GramProduct : torch::autograd::Function<GramProduct> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& flat) {
+    context->save_for_backward({flat});
+    return flat.mm(flat.t());
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    const auto flat = context->get_saved_variables()[0];
+    const auto& gram = gradients[0];
+    return {(gram + gram.t()).mm(flat)};
+  }
+};
+
 // Feature correlations of a [1, C, H, W] activation, normalised by its C*H*W elements.
 inline torch::Tensor gram(const torch::Tensor& features) {
   const auto flat = features.flatten(2).squeeze(0);  // [C, H*W]
-  return flat.mm(flat.t()) / features.numel();
+  return GramProduct::apply(flat) / features.numel();
 }
 
 // Mean squared difference between the activations and the content's activations.
