@@ -5,7 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
-import { defaults, Device, Init, Optimizer, Pooling, Preprocess, ProgressEvent } from './options';
+import { defaults, Device, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -38,6 +38,7 @@ const flags = {
   'init-image': { type: 'string', describe: 'Image to start from instead of the content' },
   seed: { type: 'number', default: defaults.seed },
   pooling: { choices: ['avg', 'max'], default: defaults.pooling },
+  precision: { choices: ['float32', 'bfloat16'], default: defaults.precision, describe: "The network's arithmetic; bfloat16 is faster on hardware with bf16 units" },
   'original-colors': { type: 'boolean', default: defaults.originalColors, describe: "Keep the content's colours; stylize luminance only" },
   model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
   preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
@@ -118,6 +119,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<void> 
     initImage: args['init-image'],
     seed: args.seed,
     pooling: args.pooling as Pooling,
+    precision: args.precision as Precision,
     originalColors: args['original-colors'],
     model: args.model,
     preprocess: args.preprocess as Preprocess | undefined,

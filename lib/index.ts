@@ -1,7 +1,7 @@
 export { stylize, AbortError } from './stylize';
 export type { Result } from './stylize';
 export { defaults } from './options';
-export type { Device, ImageInput, Init, Optimizer, Pooling, Preprocess, ProgressEvent, RawImage, RgbImage, StylizedImage, StylizeOptions } from './options';
+export type { Device, ImageInput, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent, RawImage, RgbImage, StylizedImage, StylizeOptions } from './options';
 export type { OutputFormat } from './image';
 import { addon, RuntimeInfo } from './native';
 export type { RuntimeInfo } from './native';

@@ -11,6 +11,7 @@ export interface NativeModelOptions {
   modelSeed: number;
   preprocess?: string;
   pooling: string;
+  precision: string;
   contentLayers: string[];
   styleLayers: string[];
   contentWeight: number;

@@ -57,6 +57,7 @@ export type Optimizer = 'lbfgs' | 'adam';
 export type Init = 'random' | 'image';
 export type Pooling = 'avg' | 'max';
 export type Preprocess = 'torchvision' | 'caffe';
+export type Precision = 'float32' | 'bfloat16';
 /** 'auto' picks CUDA device 0 when there is one, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -117,6 +118,12 @@ export interface StylizeOptions {
   /** Pooling between VGG blocks; default 'avg', as Gatys et al. recommend. */
   pooling?: Pooling;
   /**
+   * The precision the network's layers run in; default 'float32'. 'bfloat16' is faster where
+   * the hardware computes in it (CPUs with AVX-512 BF16, recent GPUs) and slower where it does
+   * not; the losses, Gram matrices and optimiser stay in float32, and results differ slightly.
+   */
+  precision?: Precision;
+  /**
    * A TorchScript VGG-19 file, or 'random' for untrained weights. Default: the
    * NEURAL_STYLE_MODEL environment variable, else models/vgg19.pt in the package.
    */
@@ -162,6 +169,7 @@ export const defaults = {
   seed: 0,
   originalColors: false,
   pooling: 'avg' as Pooling,
+  precision: 'float32' as Precision,
   device: 'auto' as Device,
   threads: 0,
   progressInterval: 1,
@@ -395,6 +403,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     seed: nonNegativeInteger('seed', o.seed, Number.MAX_SAFE_INTEGER),
     originalColors: boolean('originalColors', o.originalColors),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
+    precision: oneOf('precision', o.precision, ['float32', 'bfloat16'] as const),
     model: modelPath(o.model),
     preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),
     device: device(o.device),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Side-by-side timing of a whole L-BFGS run: the addon against plain PyTorch
-// (test/python/reference.py) on the same TorchScript model, images and settings, alternating
-// runs so both see the same machine state. Prints medians and the ratio.
+// Side-by-side timing of a whole L-BFGS run: the addon, in float32 and with bfloat16 layers,
+// against plain PyTorch (test/python/reference.py) on the same TorchScript model, images and
+// settings, alternating runs so all see the same machine state. Prints medians and ratios.
 //
 //   node scripts/bench.js [--model test/fixtures/vgg19-full.pt] [--size 256] [--iterations 10] [--repeats 3]
 'use strict';
@@ -41,24 +41,31 @@ async function main() {
   const settings = { contentLayers: [...defaults.contentLayers], styleLayers: [...defaults.styleLayers], contentWeight: 5, styleWeight: 100, tvWeight: 1e-3 };
 
   const addonMs = [];
+  const bfloat16Ms = [];
   const torchMs = [];
+  const addonRun = async (precision) =>
+    (await stylize({ content, style, model, imageSize: size, iterations, init: 'image', threads, precision, ...settings })).elapsedMs;
   for (let run = 0; run < repeats; run++) {
-    const result = await stylize({ content, style, model, imageSize: size, iterations, init: 'image', threads, ...settings });
-    addonMs.push(result.elapsedMs);
+    addonMs.push(await addonRun('float32'));
+    bfloat16Ms.push(await addonRun('bfloat16'));
     const python = spawnSync('/usr/bin/python3', [join(__dirname, '..', 'test', 'python', 'reference.py')], {
       input: JSON.stringify({ mode: 'lbfgs', model, pooling: 'avg', iterations, lbfgsHistory: 100, styleBlendWeights: [], threads, content: raw[0], styles: [raw[1]], ...settings }),
       encoding: 'utf8',
     });
     if (python.status !== 0) throw new Error(python.stderr);
     torchMs.push(JSON.parse(python.stdout).elapsedMs);
-    process.stderr.write(`run ${run + 1}/${repeats}: addon ${addonMs[run].toFixed(0)} ms, PyTorch ${torchMs[run].toFixed(0)} ms\n`);
+    process.stderr.write(
+      `run ${run + 1}/${repeats}: addon ${addonMs[run].toFixed(0)} ms, bfloat16 ${bfloat16Ms[run].toFixed(0)} ms, PyTorch ${torchMs[run].toFixed(0)} ms\n`,
+    );
   }
   const a = median(addonMs) / iterations;
+  const b = median(bfloat16Ms) / iterations;
   const t = median(torchMs) / iterations;
   console.log(`${decoded[0].width}x${decoded[0].height}, ${iterations} L-BFGS iterations, ${threads} threads, ${repeats} runs each`);
-  console.log(`addon:   median ${a.toFixed(1)} ms/iteration`);
-  console.log(`PyTorch: median ${t.toFixed(1)} ms/iteration`);
-  console.log(`ratio (PyTorch / addon): ${(t / a).toFixed(2)}`);
+  console.log(`addon:           median ${a.toFixed(1)} ms/iteration`);
+  console.log(`addon, bfloat16: median ${b.toFixed(1)} ms/iteration`);
+  console.log(`PyTorch:         median ${t.toFixed(1)} ms/iteration`);
+  console.log(`ratios: PyTorch / addon ${(t / a).toFixed(2)}, addon / addon bfloat16 ${(a / b).toFixed(2)}`);
 }
 
 main().catch((error) => {

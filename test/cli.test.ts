@@ -47,6 +47,17 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
   expect(result.stdout).toMatch(/^Wrote .*out\.jpg \(7 iterations on cpu in /m);
 });
 
+test('--precision bfloat16 reaches the engine: losses a little off the float32 ones', () => {
+  const firstLoss = (precision: string) => {
+    const result = run([...common(), '--output', join(dir, `${precision}.png`), '--model', fixture('tiny-numbered.pt'), '--iterations', '1', '--json', '--precision', precision]);
+    expect(result.status).toBe(0);
+    return JSON.parse(result.stdout.split('\n')[0]).loss as number;
+  };
+  const [single, brain] = [firstLoss('float32'), firstLoss('bfloat16')];
+  expect(brain).not.toBe(single);
+  expect(Math.abs(brain - single) / single).toBeLessThan(3e-2);
+});
+
 test("--original-colors keeps the content's colours", async () => {
   const content = await sharp(join(dir, 'content.png')).raw().toBuffer();
   const distances = [];
@@ -114,7 +125,7 @@ test.each([
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients', '--precision']) expect(help.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

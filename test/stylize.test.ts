@@ -170,7 +170,7 @@ test('raw pixels are read like the same picture encoded: RGB, canvas-style RGBA 
 test('the engine refuses an init image of another size than the content', async () => {
   const image = (width: number) => ({ width, height: 32, data: Buffer.alloc(width * 32 * 3, 90) });
   const job = addon.stylize({
-    model: fixture('tiny-numbered.pt'), modelSeed: 0, pooling: 'avg', contentLayers: ['relu4_2'], styleLayers: ['relu1_1'],
+    model: fixture('tiny-numbered.pt'), modelSeed: 0, pooling: 'avg', precision: 'float32', contentLayers: ['relu4_2'], styleLayers: ['relu1_1'],
     contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(40)],
     iterations: 1, optimizer: 'lbfgs', learningRate: 10, lbfgsHistory: 5, init: 'image', initImage: image(41), seed: 0,
     originalColors: false, device: 'cpu', threads: 1, availableMemory: 0, progressInterval: 1, previewInterval: 0,
@@ -276,6 +276,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['bad device', { device: 'tpu' as never }, /Expected one of auto, cpu, cuda, cuda:N for device but received 'tpu'/],
     ['bad layer name', { styleLayers: ['relu1_1', 'fc7'] }, /Expected a non-empty array of VGG layer names .* for styleLayers/],
     ['more threads than CPUs', { threads: 100000 }, new RegExp(`^Expected an integer from 0 to ${cpus().length} \\(this machine's logical CPUs\\) for threads but received 100000 of type number$`)],
+    ['unknown precision', { precision: 'float16' as never }, /^Expected one of float32, bfloat16 for precision but received 'float16' of type string$/],
     ['originalColors that is not a boolean', { originalColors: 1 as never }, /^Expected a boolean for originalColors but received 1 of type number$/],
     ['initImage with init random', { init: 'random', initImage: join(dir, 'absent.png') }, /^initImage is a starting image, but init is 'random': leave init out or make it 'image'$/],
     ['missing initImage file', { init: 'image', initImage: join(dir, 'absent.png') }, /^initImage file not found: .*absent\.png$/],

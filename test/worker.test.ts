@@ -11,7 +11,7 @@ function stylizeInWorker(model: string, size: number, iterations: number): Worke
     const { size, iterations } = workerData;
     const image = (seed) => ({ width: size, height: size, data: Buffer.alloc(size * size * 3, seed) });
     const job = addon.stylize({
-      model: workerData.model, modelSeed: 0, pooling: 'avg', contentLayers: ['relu4_2'],
+      model: workerData.model, modelSeed: 0, pooling: 'avg', precision: 'float32', contentLayers: ['relu4_2'],
       styleLayers: ['relu1_1', 'relu2_1'], contentWeight: 5, styleWeight: 100, tvWeight: 1e-3,
       styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(200)], iterations, optimizer: 'lbfgs',
       learningRate: 10, lbfgsHistory: 100, init: 'random', seed: 0, originalColors: false, device: 'cpu', threads: 1, availableMemory: 0,

@@ -117,6 +117,7 @@ ModelOptions toModelOptions(const Napi::Object& options) {
   Napi::Value preprocess = options.Get("preprocess");
   model.preprocess = preprocess.IsString() ? preprocess.As<Napi::String>().Utf8Value() : "";
   model.pooling = string(options, "pooling");
+  model.precision = string(options, "precision");
   return model;
 }
 

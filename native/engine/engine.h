@@ -32,6 +32,7 @@ struct ModelOptions {
   uint64_t randomSeed = 0;
   std::string preprocess;       // "torchvision", "caffe", or "" to use the model's metadata
   std::string pooling = "avg";  // "avg" or "max"
+  std::string precision = "float32";  // of the network's layers: "float32" or "bfloat16"
 };
 
 struct LossOptions {

@@ -30,7 +30,8 @@ std::string firstLine(const std::string& text) { return text.substr(0, text.find
 }  // namespace
 
 Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
-    : maxPooling_(options.pooling == "max") {
+    : maxPooling_(options.pooling == "max"),
+      dtype_(options.precision == "bfloat16" ? torch::kBFloat16 : torch::kFloat) {
   if (options.randomWeights) {
     buildRandom(options.randomSeed);
   } else {
@@ -52,8 +53,8 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
   // (on a GPU, and sent back to the CPU's copy at that).
   for (auto& layer : layers_) {
     if (layer.kind != Kind::Conv) continue;
-    layer.weight = layer.weight.detach().to(device, torch::kFloat);
-    layer.bias = layer.bias.detach().to(device, torch::kFloat);
+    layer.weight = layer.weight.detach().to(device, dtype_);
+    layer.bias = layer.bias.detach().to(device, dtype_);
   }
 }
 
@@ -192,7 +193,7 @@ std::map<std::string, torch::Tensor> Vgg::features(
   for (const auto& name : names) last = std::max(last, indexOf(name));
 
   std::map<std::string, torch::Tensor> wanted;
-  torch::Tensor activation = x;
+  torch::Tensor activation = x.to(dtype_);
   for (size_t i = 0; i <= last; ++i) {
     const Layer& layer = layers_[i];
     switch (layer.kind) {
@@ -208,7 +209,8 @@ std::map<std::string, torch::Tensor> Vgg::features(
         break;
     }
     if (std::find(names.begin(), names.end(), layer.name) != names.end()) {
-      wanted[layer.name] = activation;
+      // Gram matrices sum over every pixel: in float32, as are all the losses.
+      wanted[layer.name] = activation.to(torch::kFloat);
     }
   }
   return wanted;

@@ -22,7 +22,8 @@ class Vgg {
   torch::Tensor preprocess(const torch::Tensor& rgb) const;
   torch::Tensor deprocess(const torch::Tensor& input) const;
 
-  // Activations at `layers` for input `x`, computed up to the deepest of them only.
+  // Activations at `layers` for input `x`, computed up to the deepest of them only, in the
+  // network's precision, and returned in float32.
   std::map<std::string, torch::Tensor> features(const torch::Tensor& x,
                                                 const std::vector<std::string>& layers) const;
 
@@ -48,6 +49,7 @@ class Vgg {
   std::vector<Layer> layers_;
   std::string preprocess_;
   bool maxPooling_;
+  torch::ScalarType dtype_;
 };
 
 }  // namespace neural_style

@@ -137,14 +137,14 @@ async function main() {
   // gaps between progress events, so loading and the targets stay out. The CPU runs alongside
   // with fewer iterations, as it is far slower. The GPU memory LibTorch's allocator holds is
   // sampled at each event, to see it handed back after the run.
-  const timing = async (on, iterations) => {
+  const timing = async (on, iterations, precision = 'float32') => {
     let reservedDuringRun = 0;
-    const { result, events, error } = await run({ device: on, iterations, width: size }, () => {
+    const { result, events, error } = await run({ device: on, iterations, width: size, precision }, () => {
       reservedDuringRun = Math.max(reservedDuringRun, addon.runtimeInfo().reservedCudaBytes);
     });
     if (error) throw error;
     const gaps = events.slice(1).map((event, i) => event.elapsedMs - events[i].elapsedMs);
-    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, loss: result.loss, reservedDuringRun };
+    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, firstLoss: events[0].loss, loss: result.loss, reservedDuringRun };
   };
   const deviceTiming = await timing(device, timedIterations);
   const reservedAfterRun = addon.runtimeInfo().reservedCudaBytes;
@@ -154,6 +154,16 @@ async function main() {
     device: deviceTiming,
     cpu: cpuTiming,
     cpuOverDevice: cpuTiming.msPerIteration / deviceTiming.msPerIteration,
+  });
+
+  // The network in bfloat16 from the same start: the first loss within a few percent of
+  // float32's, and the time an iteration takes then.
+  const bfloat16Timing = await timing(device, timedIterations, 'bfloat16');
+  const bfloat16Loss = relative(bfloat16Timing.firstLoss, deviceTiming.firstLoss);
+  record('bfloat16 layers run, close to float32', bfloat16Loss < 3e-2 && bfloat16Loss > 0, {
+    firstLossRelative: bfloat16Loss,
+    bfloat16: bfloat16Timing,
+    float32OverBfloat16: deviceTiming.msPerIteration / bfloat16Timing.msPerIteration,
   });
 
   // What stays is the handful of workspaces cuBLAS keeps for good; without CUDA there is none.
@@ -185,7 +195,8 @@ async function main() {
   for (const check of checks) console.log(`${check.name} | ${check.passed ? 'yes' : 'NO'}`);
   console.log(
     `${device}: ${deviceTiming.msPerIteration.toFixed(1)} ms/iteration at ${size} px; cpu (${cpus().length} cores): ` +
-      `${cpuTiming.msPerIteration.toFixed(1)} ms; ratio ${(cpuTiming.msPerIteration / deviceTiming.msPerIteration).toFixed(1)}`,
+      `${cpuTiming.msPerIteration.toFixed(1)} ms; ratio ${(cpuTiming.msPerIteration / deviceTiming.msPerIteration).toFixed(1)}; ` +
+      `${device} in bfloat16: ${bfloat16Timing.msPerIteration.toFixed(1)} ms`,
   );
   process.exitCode = checks.every((check) => check.passed) ? 0 : 1;
 }
