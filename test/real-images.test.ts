@@ -22,7 +22,7 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
     expect(decoded.data.length).toBe(decoded.width * decoded.height * 3);
   });
 
-  test('a photograph in the style of a painting: the loss falls and the image moves off the photograph', async () => {
+  test.each(['float32', 'bfloat16'] as const)('a photograph in the style of a painting, %s: the loss falls and the image moves off the photograph', async (precision) => {
     const content = join(images, 'tubingen.jpg');
     const losses: number[] = [];
     const result = await stylize({
@@ -33,6 +33,7 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
       iterations: 20,
       init: 'image',
       device: 'cpu',
+      precision,
       onProgress: (event) => losses.push(event.loss),
     });
     expect(losses).toHaveLength(20);
