@@ -67,3 +67,28 @@ if (!cgroup) console.warn('Skipping the container memory test: it needs root and
   expect(run.stderr).toMatch(/^neural-style: --image-size 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower --image-size$/m);
   expect(existsSync(output)).toBe(false);
 });
+
+(cgroup ? test : test.skip)('in a 2.5 GiB container, bfloat16 layers fit an image that float32 ones do not', async () => {
+  writeFileSync(cgroup!.controlFile, String(2.5 * GiB));
+  const [content, style] = ['content.png', 'style.png'].map((name) => join(dir, name));
+  writeFileSync(content, await patternPng(0));
+  writeFileSync(style, await patternPng(1));
+  // 1000x800: about 2.8 GiB estimated in float32 and 2.0 GiB with bfloat16 layers, which peak at
+  // about 1.8 GiB; the estimate of 4.5 KB a pixel that preceded the measured one refused both.
+  const run = (precision: string) => {
+    const output = join(dir, `${precision}.png`);
+    const result = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
+      '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1000', '--device', 'cpu',
+      '--iterations', '1', '--lbfgs-history', '5', '--precision', precision]);
+    return { ...result, written: existsSync(output) };
+  };
+  const single = run('float32');
+  expect(single.signal).toBeNull();
+  expect(single.stderr).toMatch(/^neural-style: --image-size 1000 makes a 1000x800 image, which needs about 2\.\d GB of memory on the CPU, but 2\.\d GB is available: lower --image-size$/m);
+  expect(single.written).toBe(false);
+  const brain = run('bfloat16');
+  expect(brain.signal).toBeNull();
+  expect(brain.stderr).not.toMatch(/memory/i);
+  expect(brain.status).toBe(0);
+  expect(brain.written).toBe(true);
+});
