@@ -52,7 +52,8 @@ async function main(): Promise<void> {
   if (model === 'random') {
     console.log(
       'No pretrained VGG-19 found (models/vgg19.pt or NEURAL_STYLE_MODEL), so this demo uses random weights:\n' +
-        'the result shows the optimisation at work, as texture, not an artistic style.',
+        'the result shows the optimisation at work, as texture, not an artistic style.\n' +
+        'scripts/export_vgg19.py makes models/vgg19.pt from pretrained weights (see models/README.md).',
     );
   }
   const output = join(folder, 'result.png');
