@@ -30,6 +30,26 @@ function lossOptions(model: string, overrides: Partial<NativeModelOptions> = {})
 }
 
 type Losses = { loss: number; content: number; style: number; tv: number };
+type PlanarImage = { width: number; height: number; data: Float32Array };
+
+const planarPattern = (w: number, h: number, seed: number): PlanarImage => ({ width: w, height: h, data: planar(pattern(w, h, seed)) });
+
+/** PyTorch's losses, and its gradient with respect to `image`, for one evaluation. */
+function referenceEvaluation(options: NativeModelOptions, content: PlanarImage, styles: PlanarImage[], image: PlanarImage) {
+  const dir = temporaryDir();
+  const saved = (name: string, { width, height, data }: PlanarImage) => ({ path: writeRaw(dir, name, data), width, height });
+  const gradientPath = join(dir, 'gradient.f32');
+  const losses = reference<Losses>({
+    ...options,
+    mode: 'evaluate',
+    content: saved('content.f32', content),
+    styles: styles.map((style, i) => saved(`style${i}.f32`, style)),
+    image: saved('image.f32', image),
+    gradient_path: gradientPath,
+  });
+  const raw = readFileSync(gradientPath);
+  return { ...losses, gradient: new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4) };
+}
 
 describe.each([
   ['torchvision-style model, avg pooling', 'tiny-numbered.pt', {}],
@@ -42,37 +62,20 @@ describe.each([
   }],
 ])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<NativeModelOptions>) => {
   test('losses and gradient within 1e-4 relative', async () => {
-    const dir = temporaryDir();
-    const model = fixture(modelName);
-    const options = lossOptions(model, overrides);
+    const options = lossOptions(fixture(modelName), overrides);
     const styleCount = options.styleBlendWeights.length || 1;
-    const content = planar(pattern(width, height, 0));
-    const styles = Array.from({ length: styleCount }, (_, i) => planar(pattern(width + 8 * i, height + 4 * i, i + 1)));
-    const image = planar(pattern(width, height, 7));
+    const content = planarPattern(width, height, 0);
+    const styles = Array.from({ length: styleCount }, (_, i) => planarPattern(width + 8 * i, height + 4 * i, i + 1));
+    const image = planarPattern(width, height, 7);
 
-    const native = await addon.evaluate({
-      ...options,
-      content: { width, height, data: content },
-      styles: styles.map((data, i) => ({ width: width + 8 * i, height: height + 4 * i, data })),
-      image: { width, height, data: image },
-    });
-
-    const gradientPath = join(dir, 'gradient.f32');
-    const expected = reference<Losses>({
-      ...options,
-      mode: 'evaluate',
-      content: { path: writeRaw(dir, 'content.f32', content), width, height },
-      styles: styles.map((data, i) => ({ path: writeRaw(dir, `style${i}.f32`, data), width: width + 8 * i, height: height + 4 * i })),
-      image: { path: writeRaw(dir, 'image.f32', image), width, height },
-      gradient_path: gradientPath,
-    });
+    const native = await addon.evaluate({ ...options, content, styles, image });
+    const expected = referenceEvaluation(options, content, styles, image);
 
     for (const term of ['loss', 'content', 'style', 'tv'] as const) {
       expect(expected[term]).toBeGreaterThan(0);
       expect(relativeError(native[term], expected[term])).toBeLessThan(1e-4);
     }
-    const raw = readFileSync(gradientPath);
-    const expectedGradient = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    const expectedGradient = expected.gradient;
     expect(native.gradient).toHaveLength(expectedGradient.length);
     let largest = 0;
     let worst = 0;
@@ -86,28 +89,12 @@ describe.each([
 });
 
 test('a bfloat16 network stays close to the float32 reference, and differs from float32', async () => {
-  const dir = temporaryDir();
-  const model = fixture('tiny-numbered.pt');
-  const [content, style, image] = [0, 1, 7].map((seed) => planar(pattern(width, height, seed)));
-  const evaluate = (precision: string) =>
-    addon.evaluate({
-      ...lossOptions(model, { precision, tvWeight: 0 }),
-      content: { width, height, data: content },
-      styles: [{ width, height, data: style }],
-      image: { width, height, data: image },
-    });
+  const options = lossOptions(fixture('tiny-numbered.pt'), { tvWeight: 0 });
+  const [content, style, image] = [0, 1, 7].map((seed) => planarPattern(width, height, seed));
+  const evaluate = (precision: string) => addon.evaluate({ ...options, precision, content, styles: [style], image });
   const [single, brain] = await Promise.all([evaluate('float32'), evaluate('bfloat16')]);
-  const gradientPath = join(dir, 'gradient.f32');
-  const expected = reference<Losses>({
-    ...lossOptions(model, { tvWeight: 0 }),
-    mode: 'evaluate',
-    content: { path: writeRaw(dir, 'content.f32', content), width, height },
-    styles: [{ path: writeRaw(dir, 'style.f32', style), width, height }],
-    image: { path: writeRaw(dir, 'image.f32', image), width, height },
-    gradient_path: gradientPath,
-  });
-  const raw = readFileSync(gradientPath);
-  const expectedGradient = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+  const expected = referenceEvaluation(options, content, [style], image);
+  const expectedGradient = expected.gradient;
   // bfloat16 keeps 8 bits of mantissa: activations are off by parts in a thousand, the Gram
   // matrices' sums by about 1%, and the gradient's direction barely moves.
   for (const term of ['loss', 'content', 'style'] as const) {
