@@ -1,6 +1,6 @@
 """Exports a pretrained VGG-19 as the TorchScript file neural-style loads, with its preprocessing
-recorded in the file. Needs Python with PyTorch and torchvision (on Debian: python3-torch and
-python3-torchvision, with /usr/bin/python3).
+recorded in the file. Needs Python with PyTorch, and torchvision for --torchvision-download (on
+Debian: python3-torch and python3-torchvision, with /usr/bin/python3).
 
   python3 scripts/export_vgg19.py --weights vgg19-d01eb7cb.pth --preprocess caffe
   python3 scripts/export_vgg19.py --torchvision-download
@@ -16,14 +16,29 @@ import os
 import sys
 
 import torch
-import torchvision
+from torch import nn
 
 PREPROCESS_ENTRY = "neural_style/preprocess"
+# Convolution widths of VGG-19, "M" for the max pooling that ends each block.
+VGG19_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+                512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
 
 
 def fail(message):
     print(f"export_vgg19: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def vgg19_features():
+    """torchvision's vgg19().features, numbered alike, without the classifier it would also build."""
+    layers, channels = [], 3
+    for width in VGG19_LAYOUT:
+        if width == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+            channels = width
+    return nn.Sequential(*layers)
 
 
 def read_state(path):
@@ -52,11 +67,16 @@ def main():
                         help="how the weights expect their input; required with --weights")
     parser.add_argument("--output", default="models/vgg19.pt", help="where to write (default models/vgg19.pt)")
     args = parser.parse_args()
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        fail(f"output directory does not exist: {folder}")
 
     if args.torchvision_download:
         if args.preprocess not in (None, "torchvision"):
             fail("torchvision's weights expect torchvision preprocessing")
         preprocess, source = "torchvision", "torchvision's IMAGENET1K_V1 weights"
+        import torchvision
+
         # Fetched once into torchvision's cache ($TORCH_HOME/hub/checkpoints), then read from it.
         state = torchvision.models.VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
     else:
@@ -68,7 +88,7 @@ def main():
         state = read_state(args.weights)
 
     state = features_state(state, source)
-    features = torchvision.models.vgg19().features
+    features = vgg19_features()
     expected = features.state_dict().keys()
     missing = [key for key in expected if key not in state]
     if missing:

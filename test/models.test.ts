@@ -101,7 +101,8 @@ torch.save({"features." + key: value for key, value in state.items()}, sys.argv[
 torch.jit.script(features).save(sys.argv[3])
 torch.save({"conv.weight": torch.zeros(3)}, sys.argv[4])
 torch.save([torch.zeros(3)], sys.argv[5])
-`, path('features.pth'), join(cache, 'hub', 'checkpoints', 'vgg19-dcbb9e9d.pth'), path('direct.pt'), path('other.pth'), path('list.pth')], { encoding: 'utf8' });
+torch.save({**state, "0.weight": torch.zeros(64, 3, 5, 5)}, sys.argv[6])
+`, path('features.pth'), join(cache, 'hub', 'checkpoints', 'vgg19-dcbb9e9d.pth'), path('direct.pt'), path('other.pth'), path('list.pth'), path('misshapen.pth')], { encoding: 'utf8' });
     expect(made.stderr).toBe('');
   });
 
@@ -122,9 +123,12 @@ torch.save([torch.zeros(3)], sys.argv[5])
   test.each([
     ['weights without their preprocessing', ['--weights', 'features.pth'], /^export_vgg19: --preprocess caffe or --preprocess torchvision is required with --weights/],
     ['a state dict that is not VGG-19', ['--weights', 'other.pth', '--preprocess', 'caffe'], /^export_vgg19: .*other\.pth is not a VGG-19 state dict: it lacks 0\.weight, 0\.bias, 2\.weight and 29 more$/m],
+    ['a state dict with a misshapen layer', ['--weights', 'misshapen.pth', '--preprocess', 'caffe'], /^export_vgg19: .*misshapen\.pth does not fit VGG-19: [\s\S]*size mismatch for 0\.weight/m],
+    ['an output folder that does not exist', ['--weights', 'features.pth', '--preprocess', 'caffe', '--output', 'absent/vgg19.pt'], /^export_vgg19: output directory does not exist: .*absent$/m],
     ['a file that is not a state dict', ['--weights', 'list.pth', '--preprocess', 'caffe'], /^export_vgg19: .*list\.pth holds a list, not a state dict of tensors$/m],
   ])('%s: an error, and no file', (_title, args, message) => {
-    const result = exportModel([...args.map((arg) => (arg.includes('.') ? path(arg) : arg)), '--output', path('failed.pt')]);
+    const output = args.includes('--output') ? [] : ['--output', path('failed.pt')];
+    const result = exportModel([...args.map((arg) => (arg.includes('.') ? path(arg) : arg)), ...output]);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
     expect(existsSync(path('failed.pt'))).toBe(false);
