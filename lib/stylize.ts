@@ -59,10 +59,10 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
   }
 }
 
-// Peak memory of a CPU run, measured with /usr/bin/time on runs from 256x192 to 1536x1152: a
-// fixed 350 MB, and for activations and their gradients 3.0 KB a pixel with float32 layers and
-// 1.9 to 2.05 KB with bfloat16 ones (rounded up here), plus the optimiser's state (L-BFGS keeps
-// two image-sized vectors per correction). Before that, each style image
+// Peak memory of a CPU run, measured by scripts/memory.js on runs from 256x192 to 1536x1152: a
+// fixed 320 to 350 MB, and for activations and their gradients 3.06 KB a pixel with float32
+// layers and 2.02 KB with bfloat16 ones (rounded up here), plus the optimiser's state (L-BFGS
+// keeps two image-sized vectors per correction). Before that, each style image
 // passes through the network without gradients: about 1.3 KB a pixel, measured the same way
 // with 1024x811 and 2048x1622 style images.
 const baseBytes = 350 * 2 ** 20;

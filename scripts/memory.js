@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Measures the peak memory of CPU runs, the figures behind the memory check in lib/stylize.ts:
+// each run is a child process of its own, whose peak resident size is read when it ends. Fits
+// a fixed part and a part per pixel between the smallest and the largest size, per precision.
+//
+//   node scripts/memory.js [--sizes 256,1024,1536] [--precisions float32,bfloat16]
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+
+const argument = (name, fallback) => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : fallback;
+};
+
+// One run of a width x 3/4 width image: random weights, four L-BFGS iterations with a history
+// of five, so that the optimiser's state (counted separately by the check) stays small.
+async function child(width, precision) {
+  const { addon } = require('../dist/native');
+  const { defaults } = require('../dist/options');
+  const height = Math.round((width * 3) / 4);
+  const image = (w, h, seed) => {
+    const data = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * seed) % 251;
+    return { width: w, height: h, data };
+  };
+  const job = addon.stylize(
+    {
+      ...defaults,
+      model: 'random',
+      modelSeed: 0,
+      availableMemory: 0,
+      styleBlendWeights: [],
+      content: image(width, height, 7),
+      styles: [image(64, 48, 3)],
+      iterations: 4,
+      lbfgsHistory: 5,
+      init: 'image',
+      device: 'cpu',
+      precision,
+    },
+    () => {},
+  );
+  await job.promise;
+  console.log(JSON.stringify({ pixels: width * height, peakBytes: process.resourceUsage().maxRSS * 1024 }));
+}
+
+function main() {
+  const sizes = argument('sizes', '256,1024,1536').split(',').map(Number);
+  const precisions = argument('precisions', 'float32,bfloat16').split(',');
+  const mb = (bytes) => (bytes / 2 ** 20).toFixed(0);
+  for (const precision of precisions) {
+    const runs = sizes.map((width) => {
+      const run = spawnSync(process.execPath, [__filename, '--child', String(width), precision], { encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(`the run at ${width} px failed:\n${run.stderr}`);
+      const measured = JSON.parse(run.stdout);
+      console.log(`${precision} ${width}x${Math.round((width * 3) / 4)}: peak ${mb(measured.peakBytes)} MB`);
+      return measured;
+    });
+    const [first, last] = [runs[0], runs.at(-1)];
+    const perPixel = (last.peakBytes - first.peakBytes) / (last.pixels - first.pixels);
+    const fixed = first.peakBytes - perPixel * first.pixels;
+    console.log(`${precision}: ${mb(fixed)} MB + ${(perPixel / 1024).toFixed(2)} KB a pixel`);
+  }
+}
+
+if (process.argv[2] === '--child') {
+  child(Number(process.argv[3]), process.argv[4]).catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+} else {
+  main();
+}
