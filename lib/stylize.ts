@@ -65,9 +65,11 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
 // keeps two image-sized vectors per correction). Before that, each style image
 // passes through the network without gradients: about 1.3 KB a pixel, measured the same way
 // with 1024x811 and 2048x1622 style images.
-const baseBytes = 350 * 2 ** 20;
-const activationBytesPerPixel = { float32: 3.2 * 2 ** 10, bfloat16: 2.1 * 2 ** 10 };
-const styleBytesPerPixel = 1.3 * 2 ** 10;
+export const cpuMemoryModel = {
+  baseBytes: 350 * 2 ** 20,
+  activationBytesPerPixel: { float32: 3.2 * 2 ** 10, bfloat16: 2.1 * 2 ** 10 },
+  styleBytesPerPixel: 1.3 * 2 ** 10,
+} as const;
 
 function optimizerBytes(pixels: number, o: ResolvedOptions): number {
   const imageBytes = 3 * 4 * pixels;
@@ -112,6 +114,7 @@ async function checkSizes(o: ResolvedOptions, styleSize: number): Promise<void> 
   if (available === 0 || mayUseCuda) return;
   const [content, ...styles] = images;
   const largestStyle = styles.reduce((largest, style) => (style.pixels > largest.pixels ? style : largest));
+  const { baseBytes, activationBytesPerPixel, styleBytesPerPixel } = cpuMemoryModel;
   const activations = content.pixels * activationBytesPerPixel[o.precision];
   const history = optimizerBytes(content.pixels, o);
   const styleTargets = largestStyle.pixels * styleBytesPerPixel;

@@ -1,8 +1,10 @@
 // A CPU run that outgrows memory must fail with an error, never get the process killed.
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { cpuMemoryModel } from '../lib/stylize';
 import { fixture, makeCgroup, patternPng, spawnInCgroup, temporaryDir } from './helpers';
 
 const GiB = 2 ** 30;
@@ -91,4 +93,18 @@ if (!cgroup) console.warn('Skipping the container memory test: it needs root and
   expect(brain.stderr).not.toMatch(/memory/i);
   expect(brain.status).toBe(0);
   expect(brain.written).toBe(true);
+});
+
+test("the check's figures per pixel are at least what scripts/memory.js measures now", () => {
+  const run = spawnSync(process.execPath, [join(__dirname, '..', 'scripts', 'memory.js'), '--sizes', '256,512'], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  for (const precision of ['float32', 'bfloat16'] as const) {
+    const fit = new RegExp(`^${precision}: (\\d+) MB \\+ ([\\d.]+) KB a pixel$`, 'm').exec(run.stdout);
+    expect(fit).not.toBeNull();
+    const [baseMb, perPixelKb] = [Number(fit![1]), Number(fit![2])];
+    expect(baseMb * 2 ** 20).toBeLessThanOrEqual(cpuMemoryModel.baseBytes);
+    expect(perPixelKb * 2 ** 10).toBeLessThanOrEqual(cpuMemoryModel.activationBytesPerPixel[precision]);
+    // Not so far above it that runs which fit are refused.
+    expect(perPixelKb * 2 ** 10).toBeGreaterThan(cpuMemoryModel.activationBytesPerPixel[precision] * 0.8);
+  }
 });
