@@ -10,18 +10,21 @@ const { spawnSync } = require('node:child_process');
 const { existsSync, mkdtempSync, writeFileSync } = require('node:fs');
 const { cpus, tmpdir } = require('node:os');
 const { join } = require('node:path');
+const { parseArgs } = require('node:util');
 
 const { stylize, defaults } = require('../dist');
 const { decodeImage } = require('../dist/image');
 
-const argument = (name, fallback) => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-};
-const model = argument('model', join(__dirname, '..', 'test', 'fixtures', 'vgg19-full.pt'));
-const size = Number(argument('size', 256));
-const iterations = Number(argument('iterations', 10));
-const repeats = Number(argument('repeats', 3));
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: join(__dirname, '..', 'test', 'fixtures', 'vgg19-full.pt') },
+    size: { type: 'string', default: '256' },
+    iterations: { type: 'string', default: '10' },
+    repeats: { type: 'string', default: '3' },
+  },
+});
+const { model } = values;
+const [size, iterations, repeats] = [values.size, values.iterations, values.repeats].map(Number);
 const threads = cpus().length;
 const images = join(__dirname, '..', '..', 'shared', 'images');
 const content = existsSync(images) ? join(images, 'tubingen.jpg') : null;

@@ -7,11 +7,7 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-
-const argument = (name, fallback) => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-};
+const { parseArgs } = require('node:util');
 
 // One run of a width x 3/4 width image: random weights, four L-BFGS iterations with a history
 // of five, so that the optimiser's state (counted separately by the check) stays small.
@@ -46,8 +42,11 @@ async function child(width, precision) {
 }
 
 function main() {
-  const sizes = argument('sizes', '256,1024,1536').split(',').map(Number);
-  const precisions = argument('precisions', 'float32,bfloat16').split(',');
+  const { values } = parseArgs({
+    options: { sizes: { type: 'string', default: '256,1024,1536' }, precisions: { type: 'string', default: 'float32,bfloat16' } },
+  });
+  const sizes = values.sizes.split(',').map(Number);
+  const precisions = values.precisions.split(',');
   const mb = (bytes) => (bytes / 2 ** 20).toFixed(0);
   for (const precision of precisions) {
     const runs = sizes.map((width) => {

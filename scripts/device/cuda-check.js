@@ -8,17 +8,17 @@
 'use strict';
 
 const { cpus } = require('node:os');
+const { parseArgs } = require('node:util');
 
 const { addon } = require('../../dist/native');
 const { defaults } = require('../../dist/options');
 
-const argument = (name, fallback) => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? process.argv[index + 1] : fallback;
-};
-const device = argument('device', 'cuda');
-const size = Number(argument('size', 512));
-const timedIterations = Number(argument('iterations', 20));
+const { values: flags } = parseArgs({
+  options: { device: { type: 'string', default: 'cuda' }, size: { type: 'string', default: '512' }, iterations: { type: 'string', default: '20' } },
+});
+const { device } = flags;
+const size = Number(flags.size);
+const timedIterations = Number(flags.iterations);
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const relative = (a, b) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
