@@ -58,9 +58,7 @@ export async function decodeImage(input: CheckedImageInput, name: string, size: 
 }
 
 export function encodeImage(image: RgbImage, format: OutputFormat): Promise<Buffer> {
-  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
-    .toFormat(format)
-    .toBuffer();
+  return open({ ...image, channels: 3 }).toFormat(format).toBuffer();
 }
 
 export function formatOf(path: string): OutputFormat {
