@@ -57,11 +57,16 @@ const cgroup = makeCgroup([['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], [
 afterAll(() => cgroup && rmdirSync(cgroup.group));
 if (!cgroup) console.warn('Skipping the container memory test: it needs root and a writable memory cgroup');
 
-(cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
-  writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
-  const [content, style, output] = ['content.png', 'style.png', 'big.png'].map((name) => join(dir, name));
+// The command line's inputs in the container tests.
+const [content, style] = ['content.png', 'style.png'].map((name) => join(dir, name));
+beforeAll(async () => {
   writeFileSync(content, await patternPng(0));
   writeFileSync(style, await patternPng(1));
+});
+
+(cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
+  writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
+  const output = join(dir, 'big.png');
   const run = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
     '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2']);
   expect(run.signal).toBeNull();
@@ -72,9 +77,6 @@ if (!cgroup) console.warn('Skipping the container memory test: it needs root and
 
 (cgroup ? test : test.skip)('in a 2.5 GiB container, bfloat16 layers fit an image that float32 ones do not', async () => {
   writeFileSync(cgroup!.controlFile, String(2.5 * GiB));
-  const [content, style] = ['content.png', 'style.png'].map((name) => join(dir, name));
-  writeFileSync(content, await patternPng(0));
-  writeFileSync(style, await patternPng(1));
   // 1000x800: about 2.8 GiB estimated in float32 and 2.0 GiB with bfloat16 layers, which peak at
   // about 1.8 GiB; the estimate of 4.5 KB a pixel that preceded the measured one refused both.
   const run = (precision: string) => {

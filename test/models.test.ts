@@ -89,7 +89,8 @@ describe('scripts/export_vgg19.py turns a VGG-19 state dict into the TorchScript
 
   beforeAll(() => {
     // One set of VGG-19 weights three ways: a features state dict, the same keyed as a whole
-    // network's in torchvision's download cache, and a plain TorchScript export to compare with.
+    // network's in torchvision's download cache, and a plain TorchScript export to compare with;
+    // and three files the script must refuse.
     mkdirSync(join(cache, 'hub', 'checkpoints'), { recursive: true });
     const made = spawnSync(referencePython, ['-c', `
 import sys, torch, torchvision
