@@ -45,10 +45,13 @@ export function largestDifference(a: Buffer, b: Buffer): number {
   return largest;
 }
 
-/** How far each pixel's colour (R - Y, B - Y, with BT.601's Y) is from the other image's, on average. */
+/** BT.601's Y of the RGB pixel that starts at byte `i`. */
+export const luma = (data: Buffer, i: number) => 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+
+/** How far each pixel's colour (R - Y, B - Y) is from the other image's, on average. */
 export function colourDistance(a: Buffer, b: Buffer): number {
   const chroma = (data: Buffer, i: number) => {
-    const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+    const y = luma(data, i);
     return [data[i] - y, data[i + 2] - y];
   };
   let sum = 0;

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
 import { decodeImage } from '../lib/image';
 import { addon } from '../lib/native';
-import { fixture, largestDifference, pattern, patternPng, png, temporaryDir } from './helpers';
+import { fixture, largestDifference, luma, pattern, patternPng, png, temporaryDir } from './helpers';
 
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
@@ -103,7 +103,6 @@ test("originalColors keeps the content's colours and takes the stylized image's 
   const kept = await run(true);
 
   // BT.601 YUV: the content's U and V with the plain result's Y, back in RGB. Previews too.
-  const luma = (data: Buffer, i: number) => 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
   for (const [index, image] of kept.entries()) {
     let worst = 0;
     let movedFromContent = 0;
