@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import sharp from 'sharp';
 
+import { writeAtomically } from './files';
 import { CheckedImageInput, outputFormats, RgbImage } from './options';
 
 export type OutputFormat = (typeof outputFormats)[string];
@@ -70,12 +70,5 @@ export function formatOf(path: string): OutputFormat {
 /** Writes `image` to `path` in the format its extension names, all at once or not at all. */
 export async function writeImage(image: RgbImage, path: string): Promise<void> {
   const encoded = await encodeImage(image, formatOf(path));
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, encoded);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeAtomically(path, (temporary) => writeFile(temporary, encoded));
 }

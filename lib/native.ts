@@ -88,12 +88,27 @@ export interface NativeEvaluateOptions extends NativeModelOptions {
   image: PlanarImage;
 }
 
+/** A convolution of the VGG-19 to write: [outChannels, inChannels, 3, 3] weights and outChannels biases. */
+export interface NativeConvolution {
+  outChannels: number;
+  inChannels: number;
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
+export interface NativeSaveModelOptions {
+  path: string;
+  preprocess: string;
+  convolutions: NativeConvolution[];
+}
+
 export interface NativeAddon {
   stylize(options: NativeStylizeOptions, onProgress?: (event: NativeProgress) => void): {
     promise: Promise<NativeResult>;
     cancel(): void;
   };
   evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
+  saveModel(options: NativeSaveModelOptions): Promise<void>;
   runtimeInfo(): RuntimeInfo;
 }
 

@@ -242,7 +242,7 @@ function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
-function oneOf<T extends string | number>(name: string, value: unknown, choices: readonly T[]): T {
+export function oneOf<T extends string | number>(name: string, value: unknown, choices: readonly T[]): T {
   if (!choices.includes(value as T)) throw invalid(name, `one of ${choices.join(', ')}`, value);
   return value as T;
 }
@@ -254,7 +254,7 @@ function layerList(name: string, value: unknown): string[] {
 }
 
 /** A path that names an existing regular file: a folder or a pipe would fail, or block, later. */
-function checkFile(name: string, path: string): void {
+export function checkFile(name: string, path: string): void {
   if (!existsSync(path)) throw new Error(`${name} file not found: ${path}`);
   if (!statSync(path).isFile()) throw new Error(`${name} is not a regular file: ${path}`);
 }
@@ -338,18 +338,23 @@ function output(value: unknown): string | undefined {
   if (!(extension in outputFormats)) {
     throw invalid('output', `a file path ending in ${Object.keys(outputFormats).join(', ')}`, value);
   }
-  const directory = dirname(resolve(value));
+  return writablePath('output', value);
+}
+
+/** A file `name` can be written to: its folder exists and is writable, and it is no folder itself. */
+export function writablePath(name: string, path: string): string {
+  const directory = dirname(resolve(path));
   if (!existsSync(directory) || !statSync(directory).isDirectory()) {
-    throw new Error(`output directory does not exist: ${directory}`);
+    throw new Error(`${name} directory does not exist: ${directory}`);
   }
   // Found now rather than after a long run.
   try {
     accessSync(directory, constants.W_OK);
   } catch {
-    throw new Error(`output directory is not writable: ${directory}`);
+    throw new Error(`${name} directory is not writable: ${directory}`);
   }
-  if (existsSync(value) && statSync(value).isDirectory()) throw new Error(`output is a directory: ${value}`);
-  return value;
+  if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${name} is a directory: ${path}`);
+  return path;
 }
 
 /** Checks every option and fills in the defaults; throws before any native work is done. */

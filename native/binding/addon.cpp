@@ -2,6 +2,7 @@
 // async worker and settles a promise; progress crosses back through the worker's queue.
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -113,30 +114,44 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
   bool aborted_ = false;
 };
 
-class EvaluateWorker : public SettlingWorker<Napi::AsyncWorker> {
+// Runs `work` off the JS thread, then resolves with `present(result)` or rejects with its error.
+template <typename Result>
+class TaskWorker : public SettlingWorker<Napi::AsyncWorker> {
  public:
-  EvaluateWorker(Napi::Env env, EvaluateOptions options)
-      : SettlingWorker(env, "neural-style:evaluate"), options_(std::move(options)) {}
+  using Present = Napi::Value (*)(Napi::Env, const Result&);
+
+  TaskWorker(Napi::Env env, const char* name, std::function<Result()> work, Present present)
+      : SettlingWorker(env, name), work_(std::move(work)), present_(present) {}
 
  protected:
   void Execute() override {
     try {
-      result_ = evaluate(options_);
+      result_ = work_();
     } catch (const std::exception& error) {
       failure_ = error.what();
     }
   }
 
   void Settle(const Napi::Promise::Deferred& deferred) override {
-    if (failure_.empty()) return deferred.Resolve(fromEvaluation(Env(), result_));
+    if (failure_.empty()) return deferred.Resolve(present_(Env(), result_));
     deferred.Reject(Napi::Error::New(Env(), failure_).Value());
   }
 
  private:
-  EvaluateOptions options_;
-  Evaluation result_;
+  std::function<Result()> work_;
+  Present present_;
+  Result result_{};
   std::string failure_;
 };
+
+template <typename Result>
+Napi::Promise runTask(Napi::Env env, const char* name, std::function<Result()> work,
+                      typename TaskWorker<Result>::Present present) {
+  auto* worker = new TaskWorker<Result>(env, name, std::move(work), present);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
 
 Napi::Object requireObject(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -160,10 +175,23 @@ Napi::Value Stylize(const Napi::CallbackInfo& info, const std::shared_ptr<Active
 
 // evaluate(options) -> Promise<{ loss, content, style, tv, gradient }>
 Napi::Value Evaluate(const Napi::CallbackInfo& info) {
-  auto* worker = new EvaluateWorker(info.Env(), toEvaluateOptions(requireObject(info)));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return runTask<Evaluation>(
+      info.Env(), "neural-style:evaluate",
+      [options = toEvaluateOptions(requireObject(info))] { return evaluate(options); },
+      [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value {
+        return fromEvaluation(env, evaluation);
+      });
+}
+
+// saveModel(options) -> Promise<undefined>
+Napi::Value SaveModel(const Napi::CallbackInfo& info) {
+  return runTask<bool>(
+      info.Env(), "neural-style:save-model",
+      [options = toSaveModelOptions(requireObject(info))] {
+        saveVgg19(options);
+        return true;
+      },
+      [](Napi::Env env, const bool&) { return env.Undefined(); });
 }
 
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
@@ -187,6 +215,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 return Stylize(info, activeRuns);
               }));
   exports.Set("evaluate", Napi::Function::New(env, Evaluate));
+  exports.Set("saveModel", Napi::Function::New(env, SaveModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   return exports;
 }

@@ -68,7 +68,7 @@ std::vector<double> numbers(const Napi::Object& object, const char* name) {
 }
 
 Napi::Object asObject(const Napi::Value& value) {
-  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "Expected an image object");
+  if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "Expected an object");
   return value.As<Napi::Object>();
 }
 
@@ -85,26 +85,42 @@ RgbImage toRgb(const Napi::Value& value) {
   return result;
 }
 
+// A Float32Array of exactly `length` values, copied.
+std::vector<float> floats(const Napi::Object& object, const char* name, size_t length) {
+  Napi::Value data = field(object, name);
+  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(object.Env(), std::string("Expected a Float32Array for ") + name);
+  }
+  auto values = data.As<Napi::Float32Array>();
+  if (values.ElementLength() != length) {
+    throw Napi::RangeError::New(object.Env(), std::string("Expected ") + std::to_string(length) +
+                                                  " values in " + name);
+  }
+  return std::vector<float>(values.Data(), values.Data() + length);
+}
+
 PlanarImage toPlanar(const Napi::Value& value) {
   Napi::Object image = asObject(value);
   PlanarImage result{integer(image, "width"), integer(image, "height"), {}};
-  Napi::Value data = field(image, "data");
-  if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw Napi::TypeError::New(image.Env(), "Expected a Float32Array for planar image data");
-  }
-  auto values = data.As<Napi::Float32Array>();
-  if (values.ElementLength() != static_cast<size_t>(result.width) * result.height * 3) {
-    throw Napi::RangeError::New(image.Env(), "Planar image data does not hold 3 * height * width values");
-  }
-  result.values.assign(values.Data(), values.Data() + values.ElementLength());
+  result.values = floats(image, "data", static_cast<size_t>(result.width) * result.height * 3);
   return result;
 }
 
-template <typename Image>
-std::vector<Image> images(const Napi::Object& options, const char* name,
-                          Image (*convert)(const Napi::Value&)) {
+Convolution toConvolution(const Napi::Value& value) {
+  Napi::Object object = asObject(value);
+  Convolution result;
+  result.outChannels = integer(object, "outChannels");
+  result.inChannels = integer(object, "inChannels");
+  result.weight = floats(object, "weight", static_cast<size_t>(result.outChannels * result.inChannels * 9));
+  result.bias = floats(object, "bias", static_cast<size_t>(result.outChannels));
+  return result;
+}
+
+template <typename Item>
+std::vector<Item> items(const Napi::Object& options, const char* name,
+                        Item (*convert)(const Napi::Value&)) {
   Napi::Array values = array(options, name);
-  std::vector<Image> result;
+  std::vector<Item> result;
   for (uint32_t i = 0; i < values.Length(); ++i) result.push_back(convert(values.Get(i)));
   return result;
 }
@@ -140,7 +156,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.model = toModelOptions(options);
   result.losses = toLossOptions(options);
   result.content = toRgb(field(options, "content"));
-  result.styles = images(options, "styles", toRgb);
+  result.styles = items(options, "styles", toRgb);
   result.iterations = integer(options, "iterations");
   result.optimizer = string(options, "optimizer");
   result.learningRate = number(options, "learningRate");
@@ -162,9 +178,17 @@ EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
   result.model = toModelOptions(options);
   result.losses = toLossOptions(options);
   result.content = toPlanar(field(options, "content"));
-  result.styles = images(options, "styles", toPlanar);
+  result.styles = items(options, "styles", toPlanar);
   result.image = toPlanar(field(options, "image"));
   result.threads = integer(options, "threads");
+  return result;
+}
+
+SaveModelOptions toSaveModelOptions(const Napi::Object& options) {
+  SaveModelOptions result;
+  result.convolutions = items(options, "convolutions", toConvolution);
+  result.preprocess = string(options, "preprocess");
+  result.path = string(options, "path");
   return result;
 }
 

@@ -9,6 +9,7 @@ namespace neural_style::binding {
 
 StylizeOptions toStylizeOptions(const Napi::Object& options);
 EvaluateOptions toEvaluateOptions(const Napi::Object& options);
+SaveModelOptions toSaveModelOptions(const Napi::Object& options);
 
 Napi::Object fromLosses(Napi::Env env, const Losses& losses);
 // Copies into a Node-owned Buffer: Electron refuses external memory.

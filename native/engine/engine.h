@@ -117,6 +117,25 @@ struct EvaluateOptions {
 
 Evaluation evaluate(const EvaluateOptions& options);
 
+// A VGG-19 to be written as TorchScript: its 16 convolutions in order, 3x3, each reading the
+// previous one's channels (3 for the first).
+struct Convolution {
+  int64_t outChannels = 0;
+  int64_t inChannels = 0;
+  std::vector<float> weight;  // outChannels * inChannels * 3 * 3
+  std::vector<float> bias;    // outChannels
+};
+
+struct SaveModelOptions {
+  std::vector<Convolution> convolutions;
+  std::string preprocess;  // recorded in the file: "torchvision" or "caffe"
+  std::string path;
+};
+
+// Writes a TorchScript module that this engine, and PyTorch's torch.jit.load, load as VGG-19
+// features: children conv1_1, relu1_1, ..., pool5, and the preprocessing in its metadata.
+void saveVgg19(const SaveModelOptions& options);
+
 struct RuntimeInfo {
   std::string torchVersion;
   int cudaDevices = 0;

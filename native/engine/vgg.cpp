@@ -27,6 +27,22 @@ torch::Tensor channelVector(const std::vector<double>& values, const torch::Tens
 
 std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+bool allFinite(const torch::Tensor& tensor) { return torch::isfinite(tensor).all().item<bool>(); }
+
+// Calls visit(name, kind, width) for each of VGG-19's layers in order, named the VGG way:
+// conv{block}_{n}, relu{block}_{n}, pool{block}; width is a convolution's output channels.
+template <typename Visit>
+void forEachVgg19Layer(const Visit& visit) {
+  for (size_t block = 0; block < kVgg19Blocks.size(); ++block) {
+    const std::string suffix = std::to_string(block + 1) + "_";
+    for (size_t i = 0; i < kVgg19Blocks[block].size(); ++i) {
+      visit("conv" + suffix + std::to_string(i + 1), LayerKind::Conv, kVgg19Blocks[block][i]);
+      visit("relu" + suffix + std::to_string(i + 1), LayerKind::Relu, int64_t{0});
+    }
+    visit("pool" + std::to_string(block + 1), LayerKind::Pool, int64_t{0});
+  }
+}
+
 }  // namespace
 
 Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
@@ -52,7 +68,7 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
   // parameter would keep a grad_fn, and every backward pass would then compute weight gradients
   // (on a GPU, and sent back to the CPU's copy at that).
   for (auto& layer : layers_) {
-    if (layer.kind != Kind::Conv) continue;
+    if (layer.kind != LayerKind::Conv) continue;
     layer.weight = layer.weight.detach().to(device, dtype_);
     layer.bias = layer.bias.detach().to(device, dtype_);
   }
@@ -82,7 +98,7 @@ void Vgg::loadTorchScript(const std::string& path) {
     const std::string type = child.value.type()->name()->name();
     Layer layer;
     if (type == "Conv2d") {
-      layer.kind = Kind::Conv;
+      layer.kind = LayerKind::Conv;
       layer.name = "conv" + std::to_string(block) + "_" + std::to_string(++indexInBlock);
       layer.weight = child.value.attr("weight").toTensor();
       auto bias = child.value.attr("bias");
@@ -91,19 +107,18 @@ void Vgg::loadTorchScript(const std::string& path) {
         throw notVgg("layer " + child.name + " is not a 3x3 convolution");
       }
       // A damaged or badly converted file; left alone it would surface as a NaN loss.
-      if (!torch::isfinite(layer.weight).all().item<bool>() ||
-          !torch::isfinite(layer.bias).all().item<bool>()) {
+      if (!allFinite(layer.weight) || !allFinite(layer.bias)) {
         throw std::runtime_error("Model " + path + " has weights that are not finite numbers in " +
                                  layer.name + ": the file is damaged or was converted wrongly");
       }
     } else if (type == "ReLU") {
-      if (layers_.empty() || layers_.back().kind != Kind::Conv) {
+      if (layers_.empty() || layers_.back().kind != LayerKind::Conv) {
         throw notVgg("layer " + child.name + " (ReLU) does not follow a convolution");
       }
-      layer.kind = Kind::Relu;
+      layer.kind = LayerKind::Relu;
       layer.name = "relu" + std::to_string(block) + "_" + std::to_string(indexInBlock);
     } else if (type == "MaxPool2d" || type == "AvgPool2d") {
-      layer.kind = Kind::Pool;
+      layer.kind = LayerKind::Pool;
       layer.name = "pool" + std::to_string(block++);
       indexInBlock = 0;
     } else {
@@ -116,7 +131,7 @@ void Vgg::loadTorchScript(const std::string& path) {
     }
     layers_.push_back(std::move(layer));
   }
-  if (layers_.empty() || layers_.front().kind != Kind::Conv ||
+  if (layers_.empty() || layers_.front().kind != LayerKind::Conv ||
       layers_.front().weight.size(1) != 3) {
     throw notVgg("expected it to start with a convolution over 3 colour channels");
   }
@@ -129,19 +144,13 @@ void Vgg::buildRandom(uint64_t seed) {
   // that the same seed always gives the same network.
   auto generator = at::detail::createCPUGenerator(seed);
   int64_t channels = 3;
-  for (size_t block = 0; block < kVgg19Blocks.size(); ++block) {
-    const std::string suffix = std::to_string(block + 1) + "_";
-    for (size_t i = 0; i < kVgg19Blocks[block].size(); ++i) {
-      const int64_t width = kVgg19Blocks[block][i];
-      const double stddev = std::sqrt(2.0 / static_cast<double>(width * 9));
-      Layer conv{"conv" + suffix + std::to_string(i + 1), Kind::Conv,
-                 torch::randn({width, channels, 3, 3}, generator) * stddev, torch::zeros({width})};
-      layers_.push_back(std::move(conv));
-      layers_.push_back({"relu" + suffix + std::to_string(i + 1), Kind::Relu, {}, {}});
-      channels = width;
-    }
-    layers_.push_back({"pool" + std::to_string(block + 1), Kind::Pool, {}, {}});
-  }
+  forEachVgg19Layer([&](const std::string& name, LayerKind kind, int64_t width) {
+    if (kind != LayerKind::Conv) return layers_.push_back({name, kind, {}, {}});
+    const double stddev = std::sqrt(2.0 / static_cast<double>(width * 9));
+    layers_.push_back({name, kind, torch::randn({width, channels, 3, 3}, generator) * stddev,
+                       torch::zeros({width})});
+    channels = width;
+  });
 }
 
 size_t Vgg::indexOf(const std::string& name) const {
@@ -159,7 +168,7 @@ void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& name
   for (const auto& name : names) {
     const size_t index = indexOf(name);
     int64_t poolings = 0;
-    for (size_t i = 0; i < index; ++i) poolings += layers_[i].kind == Kind::Pool ? 1 : 0;
+    for (size_t i = 0; i < index; ++i) poolings += layers_[i].kind == LayerKind::Pool ? 1 : 0;
     const int64_t minimum = int64_t{1} << poolings;
     const int64_t height = x.size(2), width = x.size(3);
     if (height < minimum || width < minimum) {
@@ -197,13 +206,13 @@ std::map<std::string, torch::Tensor> Vgg::features(
   for (size_t i = 0; i <= last; ++i) {
     const Layer& layer = layers_[i];
     switch (layer.kind) {
-      case Kind::Conv:
+      case LayerKind::Conv:
         activation = torch::conv2d(activation, layer.weight, layer.bias, 1, 1);
         break;
-      case Kind::Relu:
+      case LayerKind::Relu:
         activation = torch::relu(activation);
         break;
-      case Kind::Pool:
+      case LayerKind::Pool:
         activation = maxPooling_ ? torch::max_pool2d(activation, 2, 2)
                                  : torch::avg_pool2d(activation, 2, 2);
         break;
@@ -214,6 +223,73 @@ std::map<std::string, torch::Tensor> Vgg::features(
     }
   }
   return wanted;
+}
+
+void saveVgg19(const SaveModelOptions& options) {
+  const auto& convolutions = options.convolutions;
+  if (convolutions.size() != 16) {
+    throw std::runtime_error("A VGG-19 has 16 convolutions, not " +
+                             std::to_string(convolutions.size()));
+  }
+  // Each layer's type is named after its torch.nn class, which is how a loader (this engine's
+  // included) tells the layers apart; every module made here has a type of its own, so the
+  // names are mangled apart within the one compilation unit.
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  auto newModule = [&](const std::string& type) {
+    return torch::jit::Module(c10::QualifiedName("__torch__.neural_style." + type), unit, true);
+  };
+  torch::jit::Module network = newModule("VGG19Features");
+  std::string forward = "def forward(self, x):\n";
+  size_t next = 0;
+  int64_t channels = 3;
+  forEachVgg19Layer([&](const std::string& name, LayerKind kind, int64_t) {
+    torch::jit::Module layer;
+    switch (kind) {
+      case LayerKind::Conv: {
+        const Convolution& convolution = convolutions[next++];
+        if (convolution.inChannels != channels) {
+          throw std::runtime_error("Convolution " + name + " reads " +
+                                   std::to_string(convolution.inChannels) +
+                                   " channels, but the layer before it gives " +
+                                   std::to_string(channels));
+        }
+        // from_blob does not own the data: clone, so that the module does.
+        auto values = [](const std::vector<float>& data, at::IntArrayRef shape) {
+          return torch::from_blob(const_cast<float*>(data.data()), shape).clone();
+        };
+        auto weight = values(convolution.weight, {convolution.outChannels, channels, 3, 3});
+        auto bias = values(convolution.bias, {convolution.outChannels});
+        if (!allFinite(weight) || !allFinite(bias)) {
+          throw std::runtime_error("The weights of " + name + " are not all finite numbers");
+        }
+        layer = newModule("Conv2d");
+        layer.register_parameter("weight", weight, false);
+        layer.register_parameter("bias", bias, false);
+        layer.define(
+            "def forward(self, x):\n"
+            "  return torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1])\n");
+        channels = convolution.outChannels;
+        break;
+      }
+      case LayerKind::Relu:
+        layer = newModule("ReLU");
+        layer.define("def forward(self, x):\n  return torch.relu(x)\n");
+        break;
+      case LayerKind::Pool:
+        layer = newModule("MaxPool2d");
+        layer.define("def forward(self, x):\n  return torch.max_pool2d(x, [2, 2], [2, 2])\n");
+        break;
+    }
+    network.register_module(name, layer);
+    forward += "  x = self." + name + ".forward(x)\n";
+  });
+  network.define(forward + "  return x\n");
+  try {
+    network.save(options.path, {{kPreprocessEntry, options.preprocess}});
+  } catch (const c10::Error& error) {
+    throw std::runtime_error("Could not write " + options.path + ": " +
+                             firstLine(error.what_without_backtrace()));
+  }
 }
 
 }  // namespace neural_style

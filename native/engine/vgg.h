@@ -13,6 +13,8 @@
 
 namespace neural_style {
 
+enum class LayerKind { Conv, Relu, Pool };
+
 class Vgg {
  public:
   // Loads `options.path` (or builds random weights) onto `device`.
@@ -35,10 +37,9 @@ class Vgg {
   const std::string& preprocessing() const { return preprocess_; }
 
  private:
-  enum class Kind { Conv, Relu, Pool };
   struct Layer {
     std::string name;
-    Kind kind;
+    LayerKind kind;
     torch::Tensor weight, bias;  // convolutions only
   };
 

@@ -1,0 +1,202 @@
+// Pretrained VGG-19 weights, made into the TorchScript model the engine runs: downloaded from
+// where they are published, or converted from a state dict already on disk. No Python needed.
+import { createHash } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
+import { readStateDict } from './checkpoint';
+import { temporaryPathBeside, writeAtomically } from './files';
+import { addon } from './native';
+import { checkFile, invalid, oneOf, packageModelPath, Preprocess, writablePath } from './options';
+import { AbortError } from './stylize';
+
+export type PretrainedWeights = 'caffe' | 'torchvision';
+
+/**
+ * Where each set of pretrained VGG-19 weights is published, the first hex digits of its SHA-256
+ * (torch.hub's convention: they are in the file's name), and the input the weights expect.
+ * `caffe` is jcjohnson/pytorch-vgg's conversion of the original Caffe VGG-19, the network
+ * jcjohnson/neural-style runs; `torchvision` is torchvision's own ImageNet training.
+ */
+export const pretrainedWeights: Record<PretrainedWeights, { url: string; sha256: string; preprocess: Preprocess }> = {
+  caffe: { url: 'https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth', sha256: 'd01eb7cb', preprocess: 'caffe' },
+  torchvision: { url: 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth', sha256: 'dcbb9e9d', preprocess: 'torchvision' },
+};
+
+export interface ConvertModelOptions {
+  /**
+   * A VGG-19 state dict, as torch.save writes it (a .pth file, in either of its layouts), keyed
+   * as torchvision's VGG-19 (`features.0.weight` …, or `0.weight` … for the features alone).
+   */
+  weights: string;
+  /** How the weights expect their input; a state dict cannot tell. */
+  preprocess: Preprocess;
+  /** Where to write the model: default `models/vgg19.pt` in this package, where it is found by default. */
+  output?: string;
+}
+
+export interface DownloadProgress {
+  receivedBytes: number;
+  /** From the server's Content-Length; undefined when it sent none. */
+  totalBytes?: number;
+}
+
+export interface DownloadModelOptions {
+  /** Which weights: 'caffe' (the default, which the default loss weights suit) or 'torchvision'. */
+  weights?: PretrainedWeights;
+  /** Where to fetch them from instead of where they are published: a mirror, say. */
+  url?: string;
+  /** The file's SHA-256, or its first 8 or more hex digits; default the published file's. */
+  sha256?: string;
+  /** Where to write the model: default `models/vgg19.pt` in this package. */
+  output?: string;
+  onProgress?: (event: DownloadProgress) => void;
+  /** abort() rejects with an AbortError and leaves no file. */
+  signal?: AbortSignal;
+  /** Give up when no data arrives for this long, in milliseconds. Default 60 000. */
+  timeoutMs?: number;
+}
+
+export interface ModelFile {
+  /** The TorchScript model written. */
+  output: string;
+  preprocess: Preprocess;
+}
+
+/** The TorchScript model the weights were made into, and the file they came from. */
+export interface DownloadedModel extends ModelFile {
+  url: string;
+  sha256: string;
+}
+
+// VGG-19's 16 convolutions, numbered as in torchvision's vgg19().features: each is followed by
+// its ReLU, and each block (of 2, 2, 4, 4 and 4) by a pooling layer.
+const convolutionIndices = [2, 2, 4, 4, 4].flatMap((count, block, blocks) => {
+  const first = blocks.slice(0, block).reduce((index, earlier) => index + earlier * 2 + 1, 0);
+  return Array.from({ length: count }, (_, i) => first + i * 2);
+});
+
+function describeShape(shape: number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Reads the VGG-19 state dict at `path` (named `source` in errors) and writes it as the model. */
+async function writeVgg19(path: string, source: string, preprocess: Preprocess, output: string): Promise<ModelFile> {
+  const state = await readStateDict(path, (name) => /^(features\.)?\d+\.(weight|bias)$/.test(name));
+  const prefix = [...state.keys()].some((name) => name.startsWith('features.')) ? 'features.' : '';
+  const names = convolutionIndices.flatMap((index) => [`${prefix}${index}.weight`, `${prefix}${index}.bias`]);
+  const missing = names.filter((name) => !state.has(name));
+  if (missing.length > 0) {
+    const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
+    throw new Error(`${source} is not a VGG-19 state dict: it lacks ${missing.slice(0, 3).join(', ')}${more}`);
+  }
+  let channels = 3;
+  const convolutions = convolutionIndices.map((index) => {
+    const weight = state.get(`${prefix}${index}.weight`)!;
+    const bias = state.get(`${prefix}${index}.bias`)!;
+    const outChannels = weight.shape[0];
+    const misfit = (name: string, shape: number[], expected: number[]) =>
+      new Error(`${source} does not fit VGG-19: ${prefix}${index}.${name} has shape ${describeShape(shape)}, expected ${describeShape(expected)}`);
+    const expectedWeight = [outChannels, channels, 3, 3];
+    if (describeShape(weight.shape) !== describeShape(expectedWeight)) throw misfit('weight', weight.shape, expectedWeight);
+    if (describeShape(bias.shape) !== describeShape([outChannels])) throw misfit('bias', bias.shape, [outChannels]);
+    const convolution = { outChannels, inChannels: channels, weight: weight.data, bias: bias.data };
+    channels = outChannels;
+    return convolution;
+  });
+  await writeAtomically(output, (temporary) => addon.saveModel({ path: temporary, preprocess, convolutions }));
+  return { output, preprocess };
+}
+
+function modelOutput(value: unknown): string {
+  if (value === undefined) return packageModelPath;
+  if (typeof value !== 'string' || value === '') throw invalid('output', 'a file path', value);
+  return resolve(writablePath('output', value));
+}
+
+/** Converts a VGG-19 state dict (a .pth file) into the TorchScript model neural-style runs. */
+export async function convertModel(options: ConvertModelOptions): Promise<ModelFile> {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const { weights } = options;
+  if (typeof weights !== 'string' || weights === '') throw invalid('weights', 'the path of a .pth file', weights);
+  checkFile('weights', weights);
+  const preprocess = oneOf('preprocess', options.preprocess, ['caffe', 'torchvision'] as const);
+  return writeVgg19(weights, weights, preprocess, modelOutput(options.output));
+}
+
+/**
+ * Fetches `url` into `path`, calling `onProgress` as data arrives, and returns the SHA-256 of
+ * what arrived. Rejects with an AbortError when `signal` aborts, and when no data comes for
+ * `timeoutMs`.
+ */
+async function fetchToFile(url: string, path: string, timeoutMs: number, onProgress?: (event: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
+  const stalled = new AbortController();
+  let timer = setTimeout(() => stalled.abort(), timeoutMs);
+  const file = await open(path, 'w');
+  try {
+    const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal });
+    if (!response.ok || !response.body) throw new Error(`Downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
+    const length = response.headers.get('content-length');
+    const totalBytes = length === null ? undefined : Number(length);
+    const hash = createHash('sha256');
+    let receivedBytes = 0;
+    for await (const chunk of response.body) {
+      clearTimeout(timer);
+      timer = setTimeout(() => stalled.abort(), timeoutMs);
+      hash.update(chunk);
+      await file.write(chunk);
+      receivedBytes += chunk.length;
+      onProgress?.({ receivedBytes, totalBytes });
+    }
+    if (totalBytes !== undefined && receivedBytes !== totalBytes) {
+      throw new Error(`Downloading ${url} failed: it ended after ${receivedBytes} of ${totalBytes} bytes`);
+    }
+    return hash.digest('hex');
+  } catch (error) {
+    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    if (stalled.signal.aborted) throw new Error(`Downloading ${url} failed: no data arrived for ${timeoutMs / 1000} s`);
+    if ((error as Error).message === 'fetch failed') {
+      const cause = (error as Error).cause as Error | undefined;
+      throw new Error(`Downloading ${url} failed: ${cause?.message ?? 'the connection failed'}`);
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    await file.close();
+  }
+}
+
+/**
+ * Downloads pretrained VGG-19 weights, checks them against their published SHA-256 and converts
+ * them into the TorchScript model neural-style runs (by default `models/vgg19.pt`, which runs
+ * then find without being told). The weights file itself (548 MB, with the classifier a style
+ * transfer does not use) is deleted once converted; the model is 80 MB.
+ */
+export async function downloadModel(options: DownloadModelOptions = {}): Promise<DownloadedModel> {
+  if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
+  const weights = oneOf('weights', options.weights ?? 'caffe', ['caffe', 'torchvision'] as const);
+  const published = pretrainedWeights[weights];
+  const url = options.url ?? published.url;
+  if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw invalid('url', 'an http or https URL', url);
+  const expected = options.sha256 ?? published.sha256;
+  if (typeof expected !== 'string' || !/^[0-9a-fA-F]{8,64}$/.test(expected)) {
+    throw invalid('sha256', 'a SHA-256 in hex, or its first 8 or more hex digits', expected);
+  }
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw invalid('timeoutMs', 'a positive number', timeoutMs);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('onProgress', 'a function', options.onProgress);
+  if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+  const output = modelOutput(options.output);
+
+  const download = temporaryPathBeside(output, 'download');
+  try {
+    const sha256 = await fetchToFile(url, download, timeoutMs, options.onProgress, options.signal);
+    if (!sha256.startsWith(expected.toLowerCase())) {
+      throw new Error(`The file downloaded from ${url} has SHA-256 ${sha256}, expected one beginning ${expected.toLowerCase()}: it is not the file expected, or it was damaged on the way`);
+    }
+    if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+    return { ...(await writeVgg19(download, url, published.preprocess, output)), url, sha256 };
+  } finally {
+    await rm(download, { force: true });
+  }
+}
