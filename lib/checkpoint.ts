@@ -119,10 +119,10 @@ function unpickle(bytes: Buffer, start: number, persistentLoad: (id: unknown) =>
       case 0x88: stack.push(true); break; // NEWTRUE
       case 0x89: stack.push(false); break; // NEWFALSE
       case 0x51: stack.push(persistentLoad(stack.pop())); break; // BINPERSID
-      case 0x52: { // REDUCE
+      case 0x52: case 0x81: { // REDUCE, NEWOBJ
         const args = stack.pop();
         const callable = stack.pop();
-        if (!(callable instanceof Global) || !Array.isArray(args)) throw new Error('a REDUCE of something other than a known function');
+        if (!(callable instanceof Global) || !Array.isArray(args)) throw new Error('a call of something other than a known function');
         stack.push(call(callable, args));
         break;
       }
@@ -188,38 +188,21 @@ async function parseZip(file: FileHandle, size: number, source: string): Promise
   const tail = await readAt(file, size - tailLength, tailLength, source);
   const endRecord = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (endRecord < 0) throw new Error(`${source} is not a PyTorch checkpoint: a zip archive without its directory`);
-  let entries = tail.readUInt16LE(endRecord + 10);
-  let directorySize = tail.readUInt32LE(endRecord + 12);
-  let directoryOffset = tail.readUInt32LE(endRecord + 16);
-  if (directoryOffset === 0xffffffff || entries === 0xffff) {
-    // Zip64: a locator just before the end record points at the 64-bit end record.
-    const locator = endRecord - 20;
-    const record = await readAt(file, Number(tail.readBigUInt64LE(locator + 8)), 56, source);
-    entries = Number(record.readBigUInt64LE(32));
-    directorySize = Number(record.readBigUInt64LE(40));
-    directoryOffset = Number(record.readBigUInt64LE(48));
-  }
+  const entries = tail.readUInt16LE(endRecord + 10);
+  const directorySize = tail.readUInt32LE(endRecord + 12);
+  const directoryOffset = tail.readUInt32LE(endRecord + 16);
+  // Zip64 marks these fields so; a VGG-19 (0.5 GB with its classifier) never needs it.
+  if (directoryOffset === 0xffffffff || entries === 0xffff) throw new Error(`${source} is larger than 4 GB, which no VGG-19 state dict is`);
   const directory = await readAt(file, directoryOffset, directorySize, source);
   const records = new Map<string, { localHeader: number; size: number }>();
   for (let at = 0, i = 0; i < entries; i++) {
     if (directory.readUInt32LE(at) !== 0x02014b50) throw new Error(`${source} has a damaged zip directory`);
     const method = directory.readUInt16LE(at + 10);
-    let size = directory.readUInt32LE(at + 24);
+    const size = directory.readUInt32LE(at + 24);
     const nameLength = directory.readUInt16LE(at + 28);
     const extraLength = directory.readUInt16LE(at + 30);
-    let localHeader = directory.readUInt32LE(at + 42);
+    const localHeader = directory.readUInt32LE(at + 42);
     const name = directory.toString('utf8', at + 46, at + 46 + nameLength);
-    // Zip64 extra field: the 64-bit values of the fields that overflowed, in this order.
-    for (let extra = at + 46 + nameLength; extra < at + 46 + nameLength + extraLength;) {
-      const id = directory.readUInt16LE(extra);
-      let field = extra + 4;
-      if (id === 0x0001) {
-        if (size === 0xffffffff) { size = Number(directory.readBigUInt64LE(field)); field += 8; }
-        if (directory.readUInt32LE(at + 20) === 0xffffffff) field += 8;
-        if (localHeader === 0xffffffff) localHeader = Number(directory.readBigUInt64LE(field));
-      }
-      extra += 4 + directory.readUInt16LE(extra + 2);
-    }
     if (method !== 0) throw new Error(`${source} has compressed entries, which torch.save never writes`);
     records.set(name, { localHeader, size });
     at += 46 + nameLength + extraLength + directory.readUInt16LE(at + 32);
@@ -349,12 +332,18 @@ export async function readStateDict(path: string, wanted: (name: string) => bool
     const { size } = await file.stat();
     const signature = await readAt(file, 0, Math.min(size, 4), path);
     let parsed: Parsed;
-    if (signature.equals(Buffer.from('PK\x03\x04', 'latin1'))) {
-      parsed = await parseZip(file, size, path);
-    } else if (signature[0] === 0x80) {
-      parsed = await parseLegacy(file, size, path);
-    } else {
-      throw new Error(`${path} is not a PyTorch checkpoint (a file written by torch.save)`);
+    try {
+      if (signature.equals(Buffer.from('PK\x03\x04', 'latin1'))) {
+        parsed = await parseZip(file, size, path);
+      } else if (signature[0] === 0x80) {
+        parsed = await parseLegacy(file, size, path);
+      } else {
+        throw new Error(`${path} is not a PyTorch checkpoint (a file written by torch.save)`);
+      }
+    } catch (error) {
+      // Ours name the file; anything else is a structure read where it cannot be.
+      const message = (error as Error).message;
+      throw message.includes(path) ? error : new Error(`${path} is damaged, or not a PyTorch checkpoint: ${message}`);
     }
     const { object, offsets } = parsed;
     const isTensor = (value: unknown): value is TensorReference => typeof value === 'object' && value !== null && 'storage' in value;

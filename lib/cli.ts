@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
+import type { PretrainedWeights } from './models';
 import { defaults, Device, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent } from './options';
 
 const { version } = require('../package.json') as { version: string };
@@ -49,38 +50,85 @@ const flags = {
   json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },
 } as const;
 
-function parse(argv: string[]) {
-  return yargs(argv)
+const downloadFlags = {
+  weights: { choices: ['caffe', 'torchvision'], default: 'caffe', describe: 'caffe: the original Caffe VGG-19, which the default loss weights suit; torchvision: its own training' },
+  url: { type: 'string', describe: 'Fetch the weights from here instead of where they are published' },
+  sha256: { type: 'string', describe: "The file's SHA-256, or its first 8 or more hex digits (default: the published file's)" },
+  output: { type: 'string', describe: 'Where to write the model (default: models/vgg19.pt in this package)' },
+} as const;
+
+const convertFlags = {
+  weights: { type: 'string', demandOption: true, describe: "A VGG-19 state dict (.pth) keyed as torchvision's" },
+  preprocess: { choices: ['caffe', 'torchvision'], demandOption: true, describe: 'How the weights expect their input' },
+  output: downloadFlags.output,
+} as const;
+
+type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCamelCase<yargs.InferredOptionTypes<Flags>>;
+
+const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
+
+export async function main(argv: string[], signal?: AbortSignal): Promise<void> {
+  await yargs(argv)
     .scriptName('neural-style')
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
-    .options(flags)
-    .check((args) => {
-      for (const name of ['print-iter', 'save-iter'] as const) {
-        const value = args[name];
-        if (!Number.isInteger(value) || value < 0) {
-          throw new Error(`Expected a non-negative integer for --${name} but received ${value}`);
+    .command('$0', 'Stylize the content image with the style image(s)', (command) =>
+      command.options(flags).check((args) => {
+        for (const name of ['print-iter', 'save-iter'] as const) {
+          const value = args[name];
+          if (!Number.isInteger(value) || value < 0) {
+            throw new Error(`Expected a non-negative integer for --${name} but received ${value}`);
+          }
         }
-      }
-      return true;
-    })
+        return true;
+      }), (args) => stylizeCommand(args, signal))
+    .command('download-model', 'Download pretrained VGG-19 weights and convert them into the model runs use', (command) =>
+      command.options(downloadFlags), (args) => downloadCommand(args, signal))
+    .command('convert-model', 'Convert a VGG-19 state dict (.pth) into the model runs use', (command) =>
+      command.options(convertFlags), (args) => convertCommand(args))
     .version(version)
     .strict()
     .help()
     .fail((message, error) => {
       throw error ?? new Error(message);
     })
-    .parseSync();
+    .parseAsync();
 }
 
-export async function main(argv: string[], signal?: AbortSignal): Promise<void> {
-  const args = parse(argv);
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+async function downloadCommand(args: Arguments<typeof downloadFlags>, signal?: AbortSignal): Promise<void> {
+  const { downloadModel } = await import('./models');
+  // A line at each tenth of the file: enough to see it move, few enough for a log.
+  let reported = -1;
+  const result = await downloadModel({
+    weights: args.weights as PretrainedWeights,
+    url: args.url,
+    sha256: args.sha256,
+    output: args.output,
+    signal,
+    onProgress: ({ receivedBytes, totalBytes }) => {
+      const tenth = totalBytes ? Math.floor((receivedBytes / totalBytes) * 10) : Math.floor(receivedBytes / 50e6);
+      if (tenth === reported) return;
+      reported = tenth;
+      print(`Downloaded ${megabytes(receivedBytes)}${totalBytes ? ` of ${megabytes(totalBytes)}` : ''}`);
+    },
+  });
+  print(`Wrote ${result.output} (${result.preprocess} preprocessing) from ${result.url}, SHA-256 ${result.sha256}`);
+}
+
+async function convertCommand(args: Arguments<typeof convertFlags>): Promise<void> {
+  const { convertModel } = await import('./models');
+  const result = await convertModel({ weights: args.weights, preprocess: args.preprocess as Preprocess, output: args.output });
+  print(`Wrote ${result.output} (${result.preprocess} preprocessing)`);
+}
+
+async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSignal): Promise<void> {
   // Imported only now, so that --help and usage errors work even without the native addon.
   const { stylize } = await import('./stylize');
   const printIter = args['print-iter'];
   const saveIter = args['save-iter'];
-  const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
   const snapshots: Promise<void>[] = [];
 
   const onProgress = (event: ProgressEvent) => {
@@ -146,7 +194,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<void> 
 export function asFlag(message: string): string {
   const flagFor = (name: string) => {
     const flag = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    return flag in flags ? `--${flag}` : name;
+    return flag in flags || flag in downloadFlags || flag in convertFlags ? `--${flag}` : name;
   };
   return message
     .replace(/^(Expected .* for )(\w+)( but received )/, (_whole, before: string, name: string, after: string) => before + flagFor(name) + after)

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     console.log(
       'No pretrained VGG-19 found (models/vgg19.pt or NEURAL_STYLE_MODEL), so this demo uses random weights:\n' +
         'the result shows the optimisation at work, as texture, not an artistic style.\n' +
-        'scripts/export_vgg19.py makes models/vgg19.pt from pretrained weights (see models/README.md).',
+        '`npx neural-style download-model` downloads pretrained weights as models/vgg19.pt (see models/README.md).',
     );
   }
   const output = join(folder, 'result.png');

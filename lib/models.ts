@@ -155,11 +155,10 @@ async function fetchToFile(url: string, path: string, timeoutMs: number, onProgr
   } catch (error) {
     if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
     if (stalled.signal.aborted) throw new Error(`Downloading ${url} failed: no data arrived for ${timeoutMs / 1000} s`);
-    if ((error as Error).message === 'fetch failed') {
-      const cause = (error as Error).cause as Error | undefined;
-      throw new Error(`Downloading ${url} failed: ${cause?.message ?? 'the connection failed'}`);
-    }
-    throw error;
+    const { message, cause } = error as Error;
+    if (message.startsWith(`Downloading ${url}`)) throw error;
+    // fetch's own errors ('fetch failed', 'terminated') keep what happened in their cause.
+    throw new Error(`Downloading ${url} failed: ${(cause as Error | undefined)?.message ?? message}`);
   } finally {
     clearTimeout(timer);
     await file.close();
@@ -169,8 +168,8 @@ async function fetchToFile(url: string, path: string, timeoutMs: number, onProgr
 /**
  * Downloads pretrained VGG-19 weights, checks them against their published SHA-256 and converts
  * them into the TorchScript model neural-style runs (by default `models/vgg19.pt`, which runs
- * then find without being told). The weights file itself (548 MB, with the classifier a style
- * transfer does not use) is deleted once converted; the model is 80 MB.
+ * then find without being told). The weights file itself (about 575 MB, with the classifier a
+ * style transfer does not use) is deleted once converted; the model is 80 MB.
  */
 export async function downloadModel(options: DownloadModelOptions = {}): Promise<DownloadedModel> {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);

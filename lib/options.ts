@@ -303,9 +303,10 @@ function modelPath(value: unknown): string {
   if (given === undefined || given === '') {
     if (existsSync(packageModelPath)) return packageModelPath;
     throw new Error(
-      `No VGG-19 model was given and none was found at ${packageModelPath}. Pass model (--model, ` +
-        'or the NEURAL_STYLE_MODEL environment variable) the path of a TorchScript VGG-19 ' +
-        '(models/README.md explains how to export one), or model: \'random\' for untrained weights.',
+      `No VGG-19 model was given and none was found at ${packageModelPath}. Download one there with ` +
+        '`npx neural-style download-model` (see models/README.md), pass model (--model, or the ' +
+        'NEURAL_STYLE_MODEL environment variable) the path of a TorchScript VGG-19, or model: ' +
+        '\'random\' for untrained weights.',
     );
   }
   if (typeof given !== 'string') throw invalid('model', "a TorchScript file path or 'random'", given);

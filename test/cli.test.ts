@@ -122,10 +122,26 @@ test.each([
   expect(readdirSync(sub).filter((name) => name.endsWith('.tmp'))).toEqual([]);
 });
 
+test('convert-model writes the model that --model then runs; a bad state dict is one line on stderr', () => {
+  const model = join(dir, 'converted.pt');
+  const converted = run(['convert-model', '--weights', fixture('tiny-features.pth'), '--preprocess', 'caffe', '--output', model]);
+  expect(converted.stderr).toBe('');
+  expect(converted.stdout).toBe(`Wrote ${model} (caffe preprocessing)\n`);
+  const stylized = run([...common(), '--output', join(dir, 'converted.png'), '--model', model, '--iterations', '2', '--json']);
+  expect(stylized.status).toBe(0);
+
+  const refused = run(['convert-model', '--weights', fixture('list.pth'), '--preprocess', 'caffe', '--output', join(dir, 'refused.pt')]);
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(/^neural-style: .*list\.pth holds a list, not a state dict of tensors\n$/);
+  expect(existsSync(join(dir, 'refused.pt'))).toBe(false);
+});
+
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients', '--precision']) expect(help.stdout).toContain(flag);
+  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients', '--precision', 'download-model', 'convert-model']) expect(help.stdout).toContain(flag);
+  const download = run(['download-model', '--help']);
+  for (const flag of ['--weights', '--url', '--sha256', '--output']) expect(download.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
 });

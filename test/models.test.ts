@@ -1,10 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { stylize } from '../lib/stylize';
-import { fixture, patternPng, referencePython, temporaryDir } from './helpers';
-
+import { fixture, patternPng, temporaryDir } from './helpers';
 
 async function quickRun(model: string, extra: Record<string, unknown> = {}) {
   return stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
@@ -65,7 +63,7 @@ test('no model given and none installed: the error says how to get one', async (
   const saved = process.env.NEURAL_STYLE_MODEL;
   delete process.env.NEURAL_STYLE_MODEL;
   try {
-    await expect(stylize({ content: await patternPng(0), style: await patternPng(1) })).rejects.toThrow(/No VGG-19 model was given.*models\/README\.md.*'random'/s);
+    await expect(stylize({ content: await patternPng(0), style: await patternPng(1) })).rejects.toThrow(/No VGG-19 model was given.*`npx neural-style download-model`.*'random'/s);
   } finally {
     if (saved !== undefined) process.env.NEURAL_STYLE_MODEL = saved;
   }
@@ -78,61 +76,4 @@ test('NEURAL_STYLE_MODEL names the default model', async () => {
   } finally {
     delete process.env.NEURAL_STYLE_MODEL;
   }
-});
-
-describe('scripts/export_vgg19.py turns a VGG-19 state dict into the TorchScript file the addon loads', () => {
-  const dir = temporaryDir();
-  const path = (name: string) => join(dir, name);
-  const cache = path('torch-home');
-  const exportModel = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(referencePython, [join(__dirname, '..', 'scripts', 'export_vgg19.py'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-
-  beforeAll(() => {
-    // One set of VGG-19 weights three ways: a features state dict, the same keyed as a whole
-    // network's in torchvision's download cache, and a plain TorchScript export to compare with;
-    // and three files the script must refuse.
-    mkdirSync(join(cache, 'hub', 'checkpoints'), { recursive: true });
-    const made = spawnSync(referencePython, ['-c', `
-import sys, torch, torchvision
-torch.manual_seed(5)
-features = torchvision.models.vgg19().features
-state = features.state_dict()
-torch.save(state, sys.argv[1])
-torch.save({"features." + key: value for key, value in state.items()}, sys.argv[2])
-torch.jit.script(features).save(sys.argv[3])
-torch.save({"conv.weight": torch.zeros(3)}, sys.argv[4])
-torch.save([torch.zeros(3)], sys.argv[5])
-torch.save({**state, "0.weight": torch.zeros(64, 3, 5, 5)}, sys.argv[6])
-`, path('features.pth'), join(cache, 'hub', 'checkpoints', 'vgg19-dcbb9e9d.pth'), path('direct.pt'), path('other.pth'), path('list.pth'), path('misshapen.pth')], { encoding: 'utf8' });
-    expect(made.stderr).toBe('');
-  });
-
-  test('--weights with caffe preprocessing, and torchvision\'s own weights from its cache', async () => {
-    const caffe = exportModel(['--weights', path('features.pth'), '--preprocess', 'caffe', '--output', path('caffe.pt')]);
-    expect(caffe.stdout).toMatch(/^Wrote .*caffe\.pt \(caffe preprocessing\)$/m);
-    const downloaded = exportModel(['--torchvision-download', '--output', path('torchvision.pt')], { TORCH_HOME: cache });
-    expect(downloaded.stdout).toMatch(/^Wrote .*torchvision\.pt \(torchvision preprocessing\)$/m);
-
-    // The same weights as the plain export, and the preprocessing recorded in the file.
-    const loss = async (model: string, extra: Record<string, unknown> = {}) => (await quickRun(model, { iterations: 1, ...extra })).loss;
-    expect(await loss(path('caffe.pt'))).toBe(await loss(path('direct.pt'), { preprocess: 'caffe' }));
-    expect(await loss(path('torchvision.pt'))).toBe(await loss(path('direct.pt'), { preprocess: 'torchvision' }));
-    expect(await loss(path('caffe.pt'))).not.toBe(await loss(path('torchvision.pt')));
-    await expect(quickRun(path('caffe.pt'), { preprocess: 'torchvision' })).rejects.toThrow(/was exported for caffe preprocessing/);
-  });
-
-  test.each([
-    ['weights without their preprocessing', ['--weights', 'features.pth'], /^export_vgg19: --preprocess caffe or --preprocess torchvision is required with --weights/],
-    ['a state dict that is not VGG-19', ['--weights', 'other.pth', '--preprocess', 'caffe'], /^export_vgg19: .*other\.pth is not a VGG-19 state dict: it lacks 0\.weight, 0\.bias, 2\.weight and 29 more$/m],
-    ['a state dict with a misshapen layer', ['--weights', 'misshapen.pth', '--preprocess', 'caffe'], /^export_vgg19: .*misshapen\.pth does not fit VGG-19: [\s\S]*size mismatch for 0\.weight/m],
-    ['an output folder that does not exist', ['--weights', 'features.pth', '--preprocess', 'caffe', '--output', 'absent/vgg19.pt'], /^export_vgg19: output directory does not exist: .*absent$/m],
-    ['a file that is not a state dict', ['--weights', 'list.pth', '--preprocess', 'caffe'], /^export_vgg19: .*list\.pth holds a list, not a state dict of tensors$/m],
-  ])('%s: an error, and no file', (_title, args, message) => {
-    const output = args.includes('--output') ? [] : ['--output', path('failed.pt')];
-    const result = exportModel([...args.map((arg) => (arg.includes('.') ? path(arg) : arg)), ...output]);
-    expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(message);
-    expect(existsSync(path('failed.pt'))).toBe(false);
-    expect(readdirSync(dir).filter((name) => name.includes('partial'))).toEqual([]);
-  });
 });

@@ -8,6 +8,16 @@
   not-vgg.pt        a TorchScript module that is no VGG
   nan-weights.pt    tiny-numbered.pt's layout with a NaN among conv3_2's weights
   vgg19-full.pt     (with --full) torchvision's genuine vgg19().features, random weights, 80 MB
+
+and the checkpoints (torch.save files) the model conversion reads:
+
+  tiny-features.pth        tiny-numbered.pt's state dict, keyed 0.weight ..., zip layout
+  tiny-whole-legacy.pth    the same keyed features.0.weight ..., plus a classifier, in the legacy
+                           layout with tensors rebuilt as PyTorch before 0.4 wrote them, as in
+                           the published VGG-19 files of 2017
+  tiny-noncontiguous.pth   the same with every weight transposed in memory, and a Parameter
+  tiny-double.pth, tiny-nan.pth, tiny-misshapen.pth, not-vgg.pth, list.pth, module.pth
+  vgg19-full-legacy.pth    (with --full) vgg19-full.pt's weights in the legacy layout
 """
 import collections
 import os
@@ -46,6 +56,41 @@ class Whole(nn.Module):
         return self.classifier(self.features(x).mean((2, 3)))
 
 
+class OldTensor:
+    """Pickles as PyTorch before 0.4 pickled tensors: torch._utils._rebuild_tensor, no v2."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __reduce__(self):
+        t = self.tensor
+        return torch._utils._rebuild_tensor, (t.storage(), t.storage_offset(), tuple(t.size()), t.stride())
+
+
+def legacy_save(state, path):
+    torch.save(collections.OrderedDict((key, OldTensor(value)) for key, value in state.items()), path,
+               _use_new_zipfile_serialization=False)
+
+
+def make_checkpoints(folder, features):
+    state = features.state_dict()
+    join = lambda name: os.path.join(folder, name)
+    torch.save(state, join("tiny-features.pth"))
+    whole = collections.OrderedDict(("features." + key, value) for key, value in state.items())
+    whole["classifier.0.weight"] = torch.randn(5, 8)
+    legacy_save(whole, join("tiny-whole-legacy.pth"))
+    noncontiguous = collections.OrderedDict(
+        (key, value.transpose(0, 1).contiguous().transpose(0, 1) if value.dim() == 4 else nn.Parameter(value))
+        for key, value in state.items())
+    torch.save(noncontiguous, join("tiny-noncontiguous.pth"))
+    torch.save({key: value.double() for key, value in state.items()}, join("tiny-double.pth"))
+    torch.save({**state, "14.weight": state["14.weight"].clone().fill_(float("nan"))}, join("tiny-nan.pth"))
+    torch.save({**state, "5.weight": torch.zeros(6, 4, 5, 5)}, join("tiny-misshapen.pth"))
+    torch.save({"conv.weight": torch.zeros(3)}, join("not-vgg.pth"))
+    torch.save([torch.zeros(3)], join("list.pth"))
+    torch.save(features, join("module.pth"))
+
+
 def main():
     folder = sys.argv[1]
     os.makedirs(folder, exist_ok=True)
@@ -61,6 +106,8 @@ def main():
     torch.jit.script(Whole(nn.Sequential(*[m for _, m in vgg_layers(TINY_WIDTHS)]))).save(
         os.path.join(folder, "tiny-whole.pt"))
 
+    make_checkpoints(folder, numbered)
+
     damaged = nn.Sequential(*[module for _, module in vgg_layers(TINY_WIDTHS)])
     with torch.no_grad():
         damaged[12].weight[0, 0, 1, 1] = float("nan")  # conv3_2: the 7th convolution
@@ -71,8 +118,10 @@ def main():
 
     if "--full" in sys.argv:
         import torchvision
-        torch.jit.script(torchvision.models.vgg19().features).save(
-            os.path.join(folder, "vgg19-full.pt"))
+        full = torchvision.models.vgg19().features
+        legacy_save(full.state_dict(), os.path.join(folder, "vgg19-full-legacy.pth"))
+        # Written last: the test set-up takes this file's age for the age of them all.
+        torch.jit.script(full).save(os.path.join(folder, "vgg19-full.pt"))
 
 
 if __name__ == "__main__":
