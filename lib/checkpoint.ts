@@ -159,7 +159,8 @@ function stateDictConstructors(source: string) {
 
 function storageReference(id: unknown, source: string): StorageReference {
   const [kind, type, key, , elements, view] = id as [string, Global, string, string, number, unknown];
-  const typeName = type instanceof Global ? type.name.replace(/^torch\./, '') : '';
+  // A tensor saved from a GPU names torch.cuda's storage type; its bytes are the same.
+  const typeName = type instanceof Global ? type.name.replace(/^torch\.(cuda\.)?/, '') : '';
   if (kind !== 'storage' || !(typeName in elementSizes) || typeof elements !== 'number') {
     throw new Error(`${source} refers to data that is not a tensor storage`);
   }

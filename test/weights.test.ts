@@ -31,6 +31,13 @@ describe('readStateDict reads torch.save files of both layouts without Python', 
     expect(zip.get('0.weight')!.shape).toEqual([4, 3, 3, 3]);
   });
 
+  test('tensors saved from a GPU read as those saved from the CPU', async () => {
+    const cpu = await readStateDict(fixture('tiny-whole-legacy.pth'));
+    const cuda = await readStateDict(fixture('tiny-cuda-legacy.pth'));
+    expect(readFileSync(fixture('tiny-cuda-legacy.pth')).includes('torch.cuda\nFloatStorage')).toBe(true);
+    expect(cuda).toEqual(cpu);
+  });
+
   test('non-contiguous tensors come out in logical order, and Parameters as tensors', async () => {
     const plain = await readStateDict(fixture('tiny-features.pth'));
     const strided = await readStateDict(fixture('tiny-noncontiguous.pth'));

@@ -15,6 +15,7 @@ and the checkpoints (torch.save files) the model conversion reads:
   tiny-whole-legacy.pth    the same keyed features.0.weight ..., plus a classifier, in the legacy
                            layout with tensors rebuilt as PyTorch before 0.4 wrote them, as in
                            the published VGG-19 files of 2017
+  tiny-cuda-legacy.pth     the same as if saved from a GPU (torch.cuda.FloatStorage)
   tiny-noncontiguous.pth   the same with every weight transposed in memory, and a Parameter
   tiny-double.pth, tiny-nan.pth, tiny-misshapen.pth, not-vgg.pth, list.pth, module.pth
   vgg19-full-legacy.pth    (with --full) vgg19-full.pt's weights in the legacy layout
@@ -79,6 +80,9 @@ def make_checkpoints(folder, features):
     whole = collections.OrderedDict(("features." + key, value) for key, value in state.items())
     whole["classifier.0.weight"] = torch.randn(5, 8)
     legacy_save(whole, join("tiny-whole-legacy.pth"))
+    # As saved from a GPU, which needs none to fake: only the storage type's name differs.
+    with open(join("tiny-whole-legacy.pth"), "rb") as saved, open(join("tiny-cuda-legacy.pth"), "wb") as cuda:
+        cuda.write(saved.read().replace(b"ctorch\nFloatStorage\n", b"ctorch.cuda\nFloatStorage\n"))
     noncontiguous = collections.OrderedDict(
         (key, value.transpose(0, 1).contiguous().transpose(0, 1) if value.dim() == 4 else nn.Parameter(value))
         for key, value in state.items())
