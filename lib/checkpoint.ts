@@ -168,12 +168,14 @@ function storageReference(id: unknown, source: string): StorageReference {
   return { key: String(key), type: typeName, elementSize: elementSizes[typeName], elements };
 }
 
-async function readAt(file: FileHandle, position: number, length: number, source: string): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await file.read(buffer, 0, length, position);
-  if (bytesRead < length) throw new Error(`${source} ends early: it is incomplete or damaged`);
-  return buffer;
+/** Fills `view` from the file at `position`; a file that ends first is incomplete. */
+async function readInto<View extends NodeJS.ArrayBufferView>(file: FileHandle, view: View, position: number, source: string): Promise<View> {
+  const { bytesRead } = await file.read(view, 0, view.byteLength, position);
+  if (bytesRead < view.byteLength) throw new Error(`${source} ends early: it is incomplete or damaged`);
+  return view;
 }
+
+const readAt = (file: FileHandle, position: number, length: number, source: string) => readInto(file, Buffer.alloc(length), position, source);
 
 /** Where each storage's bytes start, by key. */
 type StorageOffsets = Map<string, number>;
@@ -300,16 +302,10 @@ async function materialize(file: FileHandle, tensor: TensorReference, offsets: S
   // The furthest element the tensor reaches, to check it lies within its storage.
   const extent = count === 0 ? 0 : shape.reduce((furthest, side, i) => furthest + (side - 1) * stride[i], 1);
   if (offset + extent > storage.elements) throw new Error(`${source} is damaged: ${name} reaches past its storage`);
-  const start = offsets.get(storage.key)! + offset * 4;
+  const span = await readInto(file, new Float32Array(extent), offsets.get(storage.key)! + offset * 4, source);
+  // A contiguous tensor is its whole span; any other is gathered from it by its strides.
+  if (isContiguous(shape, stride)) return { shape, data: span };
   const data = new Float32Array(count);
-  if (isContiguous(shape, stride)) {
-    const { bytesRead } = await file.read(new Uint8Array(data.buffer), 0, count * 4, start);
-    if (bytesRead < count * 4) throw new Error(`${source} ends early: it is incomplete or damaged`);
-    return { shape, data };
-  }
-  const span = new Float32Array(extent);
-  const { bytesRead } = await file.read(new Uint8Array(span.buffer), 0, extent * 4, start);
-  if (bytesRead < extent * 4) throw new Error(`${source} ends early: it is incomplete or damaged`);
   const index = new Array<number>(shape.length).fill(0);
   for (let i = 0; i < count; i++) {
     data[i] = span[index.reduce((position, value, axis) => position + value * stride[axis], 0)];
