@@ -35,7 +35,11 @@ const elementSizes: Record<string, number> = {
 const legacyMagic = 0x1950a86a20f9469cfc6cn;
 const legacyProtocol = 1001;
 
-class Truncated extends Error {}
+class Truncated extends Error {
+  constructor() {
+    super('a pickle ends before its STOP');
+  }
+}
 
 class Global {
   constructor(readonly name: string) {}
@@ -259,9 +263,9 @@ async function parseLegacy(file: FileHandle, size: number, source: string): Prom
       const protocol = plain(magic.end);
       if (protocol.value !== legacyProtocol) throw new Error(`${source} uses checkpoint protocol ${protocol.value}, expected ${legacyProtocol}`);
       const system = plain(protocol.end);
-      if (!(system.value instanceof Map) || system.value.get('little_endian') !== true) {
-        throw new Error(`${source} was written on a big-endian machine, which is not supported`);
-      }
+      const littleEndian = system.value instanceof Map ? system.value.get('little_endian') : undefined;
+      if (littleEndian === false) throw new Error(`${source} was written on a big-endian machine, which is not supported`);
+      if (littleEndian !== true) throw new Error(`${source} is damaged: its system description is unreadable`);
       const object = unpickle(head, system.end, (id) => {
         const storage = storageReference(id, source);
         storages.set(storage.key, storages.get(storage.key) ?? storage);

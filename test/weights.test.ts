@@ -50,6 +50,38 @@ describe('readStateDict reads torch.save files of both layouts without Python', 
     const data = (await readStateDict(fixture('tiny-whole-legacy.pth'))).get('features.10.weight')!.data;
     expect([data[0], data[7], data[100]]).toEqual(expected.map(Math.fround));
   });
+  test('damaged files are refused with an error that names them, never a crash or a hang', async () => {
+    const dir = temporaryDir();
+    const damaged = join(dir, 'damaged.pth');
+    // A fixed sequence of damage (no Math.random: a failure must recur), over the parts a
+    // reader interprets: the pickles, the zip directory, and where files end.
+    let state = 7;
+    const next = (below: number) => (state = (state * 1103515245 + 12345) % 2 ** 31) % below;
+    const outcomes = { read: 0, refused: 0 };
+    for (const name of ['tiny-whole-legacy.pth', 'tiny-features.pth']) {
+      const original = readFileSync(fixture(name));
+      for (let trial = 0; trial < 150; trial++) {
+        const bytes = Buffer.from(original);
+        if (trial % 3 === 0) {
+          writeFileSync(damaged, bytes.subarray(0, next(bytes.length)));
+        } else {
+          // The first 2 KB hold the legacy pickles and the zip's data.pkl; the last 3 KB, its directory.
+          const region = trial % 3 === 1 ? next(2048) : bytes.length - 1 - next(3072);
+          bytes[region] = next(256);
+          writeFileSync(damaged, bytes);
+        }
+        try {
+          await readStateDict(damaged);
+          outcomes.read++;
+        } catch (error) {
+          expect((error as Error).message).toContain(damaged);
+          outcomes.refused++;
+        }
+      }
+    }
+    // Most damage must be caught; a byte inside a string or a number can pass unseen.
+    expect(outcomes.refused).toBeGreaterThan(150);
+  });
 });
 
 describe('convertModel turns a VGG-19 state dict into the TorchScript model the engine runs', () => {
