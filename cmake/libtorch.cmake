@@ -30,6 +30,21 @@ elseif(NOT Torch_DIR AND NOT DEFINED ENV{Torch_DIR})
   endif()
 endif()
 
+# TorchConfig finds its Caffe2 part with find_package(Caffe2 PATHS <its own folder>), and CMake
+# tries its default prefixes before those PATHS: given Torch_DIR on a machine with libtorch-dev
+# too, the system's Caffe2 targets would be linked with the other LibTorch's headers. (LIBTORCH
+# and the Python's prefix are searched first, so only Torch_DIR needs this.)
+if(NOT DEFINED ENV{LIBTORCH} AND NOT Caffe2_DIR)
+  if(Torch_DIR)
+    set(_ns_torch_dir "${Torch_DIR}")
+  elseif(DEFINED ENV{Torch_DIR})
+    set(_ns_torch_dir "$ENV{Torch_DIR}")
+  endif()
+  if(_ns_torch_dir AND EXISTS "${_ns_torch_dir}/../Caffe2/Caffe2Config.cmake")
+    get_filename_component(Caffe2_DIR "${_ns_torch_dir}/../Caffe2" ABSOLUTE)
+  endif()
+endif()
+
 find_package(Torch QUIET)
 if(NOT Torch_FOUND)
   message(FATAL_ERROR

@@ -1,7 +1,7 @@
 // The LibTorch search both builds share (cmake/libtorch.cmake), seen through the probe that
 // binding.gyp asks: which installation wins, and what it makes the addon link with.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { temporaryDir } from './helpers';
@@ -57,6 +57,18 @@ test('LIBTORCH comes first, before Torch_DIR and a Python with torch', () => {
 test('Torch_DIR is honoured like LIBTORCH', () => {
   const chosen = fakeLibTorch('chosen');
   expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe('-std=c++17 -DFAKE_TORCH=chosen');
+});
+
+test("Torch_DIR's own Caffe2 part is used, not the system's, as TorchConfig's search would", () => {
+  const chosen = fakeLibTorch('chosen');
+  const cmake = join(chosen, 'share', 'cmake');
+  mkdirSync(join(cmake, 'Caffe2'));
+  writeFileSync(join(cmake, 'Caffe2', 'Caffe2Config.cmake'), 'set(FAKE_CAFFE2 chosen)\n');
+  // As the real TorchConfig does: PATHS come after CMake's default prefixes, where libtorch-dev's is.
+  const config = join(cmake, 'Torch', 'TorchConfig.cmake');
+  const described = readFileSync(config, 'utf8').replace(/set\(TORCH_CXX_FLAGS .*\)/, 'set(TORCH_CXX_FLAGS "-DCAFFE2=${FAKE_CAFFE2}")');
+  writeFileSync(config, `find_package(Caffe2 REQUIRED PATHS \${CMAKE_CURRENT_LIST_DIR}/../Caffe2)\n${described}`);
+  expect(probe('cflags', { Torch_DIR: join(cmake, 'Torch') }).stdout).toBe('-std=c++17 -DCAFFE2=chosen');
 });
 
 test("a Python that can import torch comes next, through torch.utils.cmake_prefix_path", () => {
