@@ -69,8 +69,15 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
   // (on a GPU, and sent back to the CPU's copy at that).
   for (auto& layer : layers_) {
     if (layer.kind != LayerKind::Conv) continue;
-    layer.weight = layer.weight.detach().to(device, dtype_);
-    layer.bias = layer.bias.detach().to(device, dtype_);
+    // A convolution with under 16 channels in or out stays in float32 in a bfloat16 network:
+    // oneDNN computes such bfloat16 convolutions wrongly on some CPUs with LibTorch 2.5 and 2.6
+    // (pytorch/pytorch#163347; here, with 4 to 8 channels out, half the output was wrong, and
+    // conv1_1's gradient with respect to the image, 3 channels, 8% off), and VGG's only such
+    // layer, conv1_1, is a small part of the work.
+    const bool narrow = layer.weight.size(0) < 16 || layer.weight.size(1) < 16;
+    const auto dtype = narrow ? torch::kFloat : dtype_;
+    layer.weight = layer.weight.detach().to(device, dtype);
+    layer.bias = layer.bias.detach().to(device, dtype);
   }
 }
 
@@ -202,12 +209,16 @@ std::map<std::string, torch::Tensor> Vgg::features(
   for (const auto& name : names) last = std::max(last, indexOf(name));
 
   std::map<std::string, torch::Tensor> wanted;
-  torch::Tensor activation = x.to(dtype_);
+  torch::Tensor activation = x;
   for (size_t i = 0; i <= last; ++i) {
     const Layer& layer = layers_[i];
     switch (layer.kind) {
       case LayerKind::Conv:
-        activation = torch::conv2d(activation, layer.weight, layer.bias, 1, 1);
+        // In the weights' precision, which is float32 for a narrow layer; the activations
+        // between layers are in the network's.
+        activation = torch::conv2d(activation.to(layer.weight.scalar_type()), layer.weight,
+                                   layer.bias, 1, 1)
+                         .to(dtype_);
         break;
       case LayerKind::Relu:
         activation = torch::relu(activation);
