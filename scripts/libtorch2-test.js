@@ -95,7 +95,6 @@ function nodeForLibTorch() {
   const bin = join(work, 'bin');
   const node = join(bin, 'node');
   if (existsSync(node)) return bin;
-  if (spawnSync('patchelf', ['--version']).status !== 0) run('apt-get', ['install', '-y', 'patchelf']);
   mkdirSync(bin, { recursive: true });
   copyFileSync(process.execPath, node);
   // DT_RPATH, unlike RUNPATH, also serves the libraries Node's own libraries load.

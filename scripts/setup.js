@@ -19,6 +19,8 @@ const systemPackages = [
   'libopenblas0-pthread',
   // For the tests' reference implementation and fixtures.
   ...(checkout ? ['python3-torch', 'python3-torchvision'] : []),
+  // For running a copy of Node against another Debian release's LibTorch (npm run test:libtorch2).
+  ...(checkout ? ['patchelf', 'xz-utils'] : []),
 ];
 
 function log(message) {
