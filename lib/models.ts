@@ -126,8 +126,8 @@ export async function convertModel(options: ConvertModelOptions): Promise<ModelF
 
 /**
  * Fetches `url` into `path`, calling `onProgress` as data arrives, and returns the SHA-256 of
- * what arrived. Rejects with an AbortError when `signal` aborts, and when no data comes for
- * `timeoutMs`.
+ * what arrived. Rejects with an AbortError when `signal` aborts, and gives up when no data
+ * comes for `timeoutMs`.
  */
 async function fetchToFile(url: string, path: string, timeoutMs: number, onProgress?: (event: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
   const stalled = new AbortController();
