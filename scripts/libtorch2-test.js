@@ -85,7 +85,9 @@ async function unpackLibTorch() {
   for (let i = 0; i < wanted.length; i += 8) {
     await Promise.all(wanted.slice(i, i + 8).map((fields, j) => download(`${mirror}/${fields.Filename}`, files[i + j])));
   }
-  for (const file of files) run('dpkg-deb', ['-x', file, system], { stdio: 'ignore' });
+  for (const file of files) {
+    if (spawnSync('dpkg-deb', ['-x', file, system]).status !== 0) throw new Error(`dpkg-deb could not unpack ${file}`);
+  }
   writeFileSync(stamp, headers.Version);
   return headers.Version;
 }
