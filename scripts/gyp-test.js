@@ -29,5 +29,6 @@ run(join(root, 'node_modules', '.bin', 'node-gyp'), ['rebuild', `--nodedir=${nod
 
 const addon = join(copy, 'build', 'Release', 'neural_style.node');
 // The packaging test builds its own addon with cmake-js, whichever addon the suite is given.
-const jestArgs = ['--runInBand', '--testPathIgnorePatterns', '/node_modules/', 'test/package\\.test\\.ts$', ...process.argv.slice(2)];
+// --testPathIgnorePatterns takes every argument after it: the caller's come first.
+const jestArgs = ['--runInBand', ...process.argv.slice(2), '--testPathIgnorePatterns', '/node_modules/', 'test/package\\.test\\.ts$'];
 run(join(root, 'node_modules', '.bin', 'jest'), jestArgs, { cwd: root, env: { ...process.env, NEURAL_STYLE_ADDON: addon } });
