@@ -9,7 +9,7 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } = require('node:fs');
+const { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } = require('node:fs');
 const { basename, join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -31,7 +31,9 @@ async function download(url, path) {
   if (existsSync(path)) return;
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  writeFileSync(path, Buffer.from(await response.arrayBuffer()));
+  // Whole or not at all: a file that exists is taken as downloaded on the next run.
+  writeFileSync(`${path}.partial`, Buffer.from(await response.arrayBuffer()));
+  renameSync(`${path}.partial`, path);
 }
 
 /** trixie's binary packages for amd64: name -> { Depends, Pre-Depends, Provides, Filename, ... }. */
