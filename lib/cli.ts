@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
-import { defaults, Device, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent } from './options';
+import { defaults, Device, Init, Optimizer, Pooling, Precision, preprocessings, ProgressEvent } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -42,7 +42,7 @@ const flags = {
   precision: { choices: ['float32', 'bfloat16'], default: defaults.precision, describe: "The network's arithmetic; bfloat16 is faster on hardware with bf16 units" },
   'original-colors': { type: 'boolean', default: defaults.originalColors, describe: "Keep the content's colours; stylize luminance only" },
   model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
-  preprocess: { choices: ['torchvision', 'caffe'], describe: 'Input normalisation, for models without metadata (default torchvision)' },
+  preprocess: { choices: preprocessings, describe: 'Input normalisation, for models without metadata (default torchvision)' },
   device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
   threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for one per core this process can use' },
   'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
@@ -59,7 +59,7 @@ const downloadFlags = {
 
 const convertFlags = {
   weights: { type: 'string', demandOption: true, describe: "A VGG-19 state dict (.pth) keyed as torchvision's" },
-  preprocess: { choices: ['caffe', 'torchvision'], demandOption: true, describe: 'How the weights expect their input' },
+  preprocess: { choices: preprocessings, demandOption: true, describe: 'How the weights expect their input' },
   output: downloadFlags.output,
 } as const;
 
@@ -120,7 +120,7 @@ async function downloadCommand(args: Arguments<typeof downloadFlags>, signal?: A
 
 async function convertCommand(args: Arguments<typeof convertFlags>): Promise<void> {
   const { convertModel } = await import('./models');
-  const result = await convertModel({ weights: args.weights, preprocess: args.preprocess as Preprocess, output: args.output });
+  const result = await convertModel({ weights: args.weights, preprocess: args.preprocess, output: args.output });
   print(`Wrote ${result.output} (${result.preprocess} preprocessing)`);
 }
 
@@ -170,7 +170,7 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
     precision: args.precision as Precision,
     originalColors: args['original-colors'],
     model: args.model,
-    preprocess: args.preprocess as Preprocess | undefined,
+    preprocess: args.preprocess,
     device: args.device as Device,
     threads: args.threads,
     progressInterval: printIter || args.iterations,

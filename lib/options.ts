@@ -56,7 +56,9 @@ export interface ProgressEvent {
 export type Optimizer = 'lbfgs' | 'adam';
 export type Init = 'random' | 'image';
 export type Pooling = 'avg' | 'max';
-export type Preprocess = 'torchvision' | 'caffe';
+/** How a model expects its input; see models/README.md. */
+export const preprocessings = ['torchvision', 'caffe'] as const;
+export type Preprocess = (typeof preprocessings)[number];
 export type Precision = 'float32' | 'bfloat16';
 /** 'auto' picks CUDA device 0 when there is one, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -411,7 +413,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
     precision: oneOf('precision', o.precision, ['float32', 'bfloat16'] as const),
     model: modelPath(o.model),
-    preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, ['torchvision', 'caffe'] as const),
+    preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, preprocessings),
     device: device(o.device),
     threads: threadCount(o.threads),
     progressInterval: positiveInteger('progressInterval', o.progressInterval),

@@ -140,7 +140,7 @@ print([name for name, _ in converted.named_children()][:3], (converted(x) - orig
   });
 
   test.each([
-    ['no preprocess', { weights: fixture('tiny-features.pth') }, /^Expected one of caffe, torchvision for preprocess but received undefined of type undefined$/],
+    ['no preprocess', { weights: fixture('tiny-features.pth') }, /^Expected one of torchvision, caffe for preprocess but received undefined of type undefined$/],
     ['an output folder that does not exist', { weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: path('absent/vgg19.pt') }, /^output directory does not exist: .*absent$/],
     ['no weights', { preprocess: 'caffe' }, /^Expected the path of a \.pth file for weights but received undefined/],
   ])('options: %s', async (_title, options, message) => {
