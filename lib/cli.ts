@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
-import { defaults, Device, Init, Optimizer, Pooling, Precision, preprocessings, ProgressEvent } from './options';
+import { defaults, Device, Init, Optimizer, Pooling, precisions, preprocessings, ProgressEvent } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -39,7 +39,7 @@ const flags = {
   'init-image': { type: 'string', describe: 'Image to start from instead of the content' },
   seed: { type: 'number', default: defaults.seed },
   pooling: { choices: ['avg', 'max'], default: defaults.pooling },
-  precision: { choices: ['float32', 'bfloat16'], default: defaults.precision, describe: "The network's arithmetic; bfloat16 is faster on hardware with bf16 units" },
+  precision: { choices: precisions, default: defaults.precision, describe: "The network's arithmetic; bfloat16 is faster on hardware with bf16 units" },
   'original-colors': { type: 'boolean', default: defaults.originalColors, describe: "Keep the content's colours; stylize luminance only" },
   model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
   preprocess: { choices: preprocessings, describe: 'Input normalisation, for models without metadata (default torchvision)' },
@@ -167,7 +167,7 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
     initImage: args['init-image'],
     seed: args.seed,
     pooling: args.pooling as Pooling,
-    precision: args.precision as Precision,
+    precision: args.precision,
     originalColors: args['original-colors'],
     model: args.model,
     preprocess: args.preprocess,

@@ -59,7 +59,8 @@ export type Pooling = 'avg' | 'max';
 /** How a model expects its input; see models/README.md. */
 export const preprocessings = ['torchvision', 'caffe'] as const;
 export type Preprocess = (typeof preprocessings)[number];
-export type Precision = 'float32' | 'bfloat16';
+export const precisions = ['float32', 'bfloat16'] as const;
+export type Precision = (typeof precisions)[number];
 /** 'auto' picks CUDA device 0 when there is one, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -411,7 +412,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     seed: nonNegativeInteger('seed', o.seed, Number.MAX_SAFE_INTEGER),
     originalColors: boolean('originalColors', o.originalColors),
     pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
-    precision: oneOf('precision', o.precision, ['float32', 'bfloat16'] as const),
+    precision: oneOf('precision', o.precision, precisions),
     model: modelPath(o.model),
     preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, preprocessings),
     device: device(o.device),
