@@ -52,3 +52,17 @@ export function usableCpus(): number {
   const quota = process.platform === 'linux' ? cgroupCpuQuota() : Infinity;
   return Math.max(1, Math.min(availableParallelism(), Math.floor(quota)));
 }
+
+/**
+ * Whether this CPU computes in bfloat16 (x86's AVX-512 BF16 or AMX-BF16, Arm's BF16), from the
+ * flags Linux lists in /proc/cpuinfo; undefined where that file cannot be read. Without it,
+ * bfloat16 layers run slower than float32 ones (README.md, Performance). `root` is where the file
+ * system starts (tests point it at a made-up one).
+ */
+export function cpuBfloat16(root = '/'): boolean | undefined {
+  const cpuinfo = read(join(root, 'proc/cpuinfo'));
+  if (cpuinfo === undefined) return undefined;
+  // x86 lists them under "flags", aarch64 under "Features"; the first processor speaks for all.
+  const features = cpuinfo.match(/^(?:flags|Features)\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+  return features.some((feature) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(feature));
+}

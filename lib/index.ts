@@ -5,10 +5,19 @@ export { convertModel, downloadModel, pretrainedWeights } from './models';
 export type { ConvertModelOptions, DownloadedModel, DownloadModelOptions, DownloadProgress, ModelFile, PretrainedWeights } from './models';
 export type { Device, ImageInput, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent, RawImage, RgbImage, StylizedImage, StylizeOptions } from './options';
 export type { OutputFormat } from './image';
-import { addon, RuntimeInfo } from './native';
-export type { RuntimeInfo } from './native';
+import { cpuBfloat16 } from './cpus';
+import { addon, NativeRuntimeInfo } from './native';
 
-/** The LibTorch the addon was built against, the CUDA devices it sees, and its memory. */
+export interface RuntimeInfo extends NativeRuntimeInfo {
+  /**
+   * Whether the CPU computes in bfloat16 (AVX-512 BF16, AMX-BF16, Arm BF16), which
+   * `precision: 'bfloat16'` needs to be faster than float32 on the CPU; undefined where unknown
+   * (Linux tells, from /proc/cpuinfo).
+   */
+  cpuBfloat16: boolean | undefined;
+}
+
+/** The LibTorch the addon was built against, the CUDA devices it sees, its memory, and the CPU's bfloat16. */
 export function runtimeInfo(): RuntimeInfo {
-  return addon.runtimeInfo();
+  return { ...addon.runtimeInfo(), cpuBfloat16: cpuBfloat16() };
 }

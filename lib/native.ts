@@ -61,7 +61,7 @@ export interface NativeResult extends NativeLosses {
   device: string;
 }
 
-export interface RuntimeInfo {
+export interface NativeRuntimeInfo {
   /** The LibTorch the addon was built against. */
   torchVersion: string;
   /** CUDA devices LibTorch sees (0 without CUDA). */
@@ -109,7 +109,7 @@ export interface NativeAddon {
   };
   evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
   saveModel(options: NativeSaveModelOptions): Promise<void>;
-  runtimeInfo(): RuntimeInfo;
+  runtimeInfo(): NativeRuntimeInfo;
 }
 
 /** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */

@@ -3,7 +3,7 @@ import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { cgroupCpuQuota } from '../lib/cpus';
+import { cgroupCpuQuota, cpuBfloat16 } from '../lib/cpus';
 import { fixture, makeCgroup, pattern, png, spawnInCgroup, temporaryDir } from './helpers';
 
 function fakeRoot(files: Record<string, string>): string {
@@ -26,6 +26,21 @@ test.each([
   ['no cgroups at all', {}, Infinity],
 ])('%s', (_title, files, quota) => {
   expect(cgroupCpuQuota(fakeRoot(files))).toBe(quota);
+});
+
+test.each([
+  ['an x86 CPU with AVX-512 BF16', 'processor\t: 0\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n\nprocessor\t: 1\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n', true],
+  ['an x86 CPU with AMX-BF16', 'processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n', true],
+  ['an x86 CPU with AVX-512 but no BF16', 'processor\t: 0\nflags\t\t: fpu avx512f avx512bw avx512_vnni avx512_fp16\n', false],
+  ['an x86 CPU with AVX2 only', 'processor\t: 0\nflags\t\t: fpu avx avx2 fma\n', false],
+  ['an Arm CPU with BF16', 'processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n', true],
+  ['an Arm CPU without BF16', 'processor\t: 0\nFeatures\t: fp asimd evtstrm aes\n', false],
+])('bfloat16 arithmetic on %s', (_title, cpuinfo, expected) => {
+  expect(cpuBfloat16(fakeRoot({ 'proc/cpuinfo': cpuinfo }))).toBe(expected);
+});
+
+test('no /proc/cpuinfo: bfloat16 arithmetic unknown', () => {
+  expect(cpuBfloat16(fakeRoot({}))).toBeUndefined();
 });
 
 // The real thing, where this machine lets a test make a CPU cgroup and has cores to take away.

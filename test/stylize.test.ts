@@ -6,6 +6,7 @@ import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
 import { decodeImage } from '../lib/image';
+import * as cpuFeatures from '../lib/cpus';
 import { addon } from '../lib/native';
 import { fixture, largestDifference, luma, pattern, patternPng, png, temporaryDir } from './helpers';
 
@@ -247,6 +248,26 @@ test('a finished, a failed and a cancelled run each leave no tensor memory behin
   await expect(run).rejects.toBeInstanceOf(AbortError);
   expect(heldDuringRun).toBeGreaterThan(0);
   expect(held()).toBe(0);
+});
+
+test('bfloat16 on a CPU without bfloat16 arithmetic warns, once, that it is slower there', async () => {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  const hardware = jest.spyOn(cpuFeatures, 'cpuBfloat16');
+  try {
+    hardware.mockReturnValue(true);
+    await stylize(await base({ precision: 'bfloat16', device: 'cpu', iterations: 1 }));
+    hardware.mockReturnValue(false);
+    await stylize(await base({ precision: 'float32', device: 'cpu', iterations: 1 }));
+    await stylize(await base({ precision: 'bfloat16', device: 'cpu', iterations: 1 }));
+    await stylize(await base({ precision: 'bfloat16', device: 'cpu', iterations: 1 }));
+    expect(warn.mock.calls.filter(([, options]) => (options as { code?: string })?.code === 'NEURAL_STYLE_SLOW_BFLOAT16')).toEqual([[
+      'precision bfloat16 on a CPU without bfloat16 arithmetic (AVX-512 BF16, AMX or Arm BF16) is slower than float32: 2 to 3 times with AVX-512, 30 times without',
+      { code: 'NEURAL_STYLE_SLOW_BFLOAT16' },
+    ]]);
+  } finally {
+    hardware.mockRestore();
+    warn.mockRestore();
+  }
 });
 
 test('asking for CUDA without it is a clear error', async () => {
