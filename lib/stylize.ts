@@ -62,11 +62,11 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
 }
 
 // Peak memory of a CPU run, measured by scripts/memory.js on runs from 256x192 to 1536x1152: a
-// fixed 320 to 355 MB (the most with bfloat16 layers and LibTorch 2.14), and for activations and their gradients 3.06 KB a pixel with float32
-// layers and 2.02 KB with bfloat16 ones (rounded up here), plus the optimiser's state (L-BFGS
-// keeps two image-sized vectors per correction). Before that, each style image
-// passes through the network without gradients: about 1.3 KB a pixel, measured the same way
-// with 1024x811 and 2048x1622 style images.
+// fixed 320 to 355 MB (the most with bfloat16 layers and LibTorch 2.14), and for activations and
+// their gradients 3.06 KB a pixel with float32 layers and 2.02 KB with bfloat16 ones (rounded up
+// here), plus the optimiser's state (L-BFGS keeps two image-sized vectors per correction). Before
+// that, each style image passes through the network without gradients: about 1.3 KB a pixel,
+// measured the same way with 1024x811 and 2048x1622 style images.
 export const cpuMemoryModel = {
   baseBytes: 360 * 2 ** 20,
   activationBytesPerPixel: { float32: 3.2 * 2 ** 10, bfloat16: 2.1 * 2 ** 10 },
