@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { stylize } from '../lib/stylize';
@@ -44,6 +44,32 @@ describe('bad models are rejected with a clear error and no output', () => {
   ])('%s', async (_title, model, message) => {
     await expect(quickRun(model, { output })).rejects.toThrow(message);
     expect(readdirSync(dir).filter((name) => name.startsWith('out') || name.startsWith('.out'))).toEqual([]);
+  });
+
+  test('damaged model files are refused with an error that names them, never a crash or a hang', async () => {
+    const original = readFileSync(fixture('tiny-named.pt'));
+    const damaged = join(dir, 'damaged.pt');
+    // A fixed sequence of damage (no Math.random: a failure must recur): cuts, and bytes changed
+    // anywhere, in the zip's directory, the pickles, the TorchScript source or the weights.
+    let state = 11;
+    const next = (below: number) => (state = (state * 1103515245 + 12345) % 2 ** 31) % below;
+    const outcomes = { ran: 0, refused: 0 };
+    for (let trial = 0; trial < 120; trial++) {
+      let bytes = Buffer.from(original);
+      if (trial % 3 === 0) bytes = bytes.subarray(0, next(bytes.length));
+      else for (let changes = 1 + next(8); changes > 0; changes--) bytes[next(bytes.length)] = next(256);
+      writeFileSync(damaged, bytes);
+      try {
+        await quickRun(damaged);
+        outcomes.ran++;
+      } catch (error) {
+        // Weights made huge but finite load, and then the loss says so.
+        expect((error as Error).message).toMatch(new RegExp(`${damaged}|^The loss is no longer finite`));
+        outcomes.refused++;
+      }
+    }
+    // Most damage must be caught; a changed weight, or a byte the loader never reads, can pass.
+    expect(outcomes.refused).toBeGreaterThan(40);
   });
 
   test('a layer the model lacks', async () => {

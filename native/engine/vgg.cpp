@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -25,7 +26,11 @@ torch::Tensor channelVector(const std::vector<double>& values, const torch::Tens
   return torch::tensor(values, like.options()).view({1, 3, 1, 1});
 }
 
-std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+// The first line with text: some of LibTorch's messages start with a newline.
+std::string firstLine(const std::string& text) {
+  const size_t start = std::min(text.find_first_not_of(" \n"), text.size());
+  return text.substr(start, text.find('\n', start) - start);
+}
 
 bool allFinite(const torch::Tensor& tensor) { return torch::isfinite(tensor).all().item<bool>(); }
 
@@ -89,6 +94,10 @@ void Vgg::loadTorchScript(const std::string& path) {
   } catch (const c10::Error& error) {
     throw std::runtime_error("Could not load model " + path + " as TorchScript: " +
                              firstLine(error.what_without_backtrace()));
+  } catch (const std::exception& error) {
+    // A damaged archive can also fail in the TorchScript compiler, or in a lookup of the
+    // importer's, neither of which throws a c10::Error.
+    throw std::runtime_error("Could not load model " + path + " as TorchScript: " + firstLine(error.what()));
   }
   preprocess_ = metadata[kPreprocessEntry];
 
