@@ -53,6 +53,8 @@ export function usableCpus(): number {
   return Math.max(1, Math.min(availableParallelism(), Math.floor(quota)));
 }
 
+const bfloat16ByRoot = new Map<string, boolean | undefined>();
+
 /**
  * Whether this CPU computes in bfloat16 (x86's AVX-512 BF16 or AMX-BF16, Arm's BF16), from the
  * flags Linux lists in /proc/cpuinfo; undefined where that file cannot be read. Without it,
@@ -60,9 +62,13 @@ export function usableCpus(): number {
  * system starts (tests point it at a made-up one).
  */
 export function cpuBfloat16(root = '/'): boolean | undefined {
-  const cpuinfo = read(join(root, 'proc/cpuinfo'));
-  if (cpuinfo === undefined) return undefined;
-  // x86 lists them under "flags", aarch64 under "Features"; the first processor speaks for all.
-  const features = cpuinfo.match(/^(?:flags|Features)\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
-  return features.some((feature) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(feature));
+  // Read once: an app may poll runtimeInfo(), and a CPU's features do not change.
+  if (!bfloat16ByRoot.has(root)) {
+    const cpuinfo = read(join(root, 'proc/cpuinfo'));
+    // x86 lists them under "flags", aarch64 under "Features"; the first processor speaks for all.
+    const features = cpuinfo?.match(/^(?:flags|Features)\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+    const bfloat16 = features.some((feature) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(feature));
+    bfloat16ByRoot.set(root, cpuinfo === undefined ? undefined : bfloat16);
+  }
+  return bfloat16ByRoot.get(root);
 }

@@ -28,7 +28,10 @@ const nodedir = process.env.npm_config_nodedir || join(process.execPath, '..', '
 run(join(root, 'node_modules', '.bin', 'node-gyp'), ['rebuild', `--nodedir=${nodedir}`, '--jobs=max'], { cwd: copy });
 
 const addon = join(copy, 'build', 'Release', 'neural_style.node');
-// The packaging test builds its own addon with cmake-js, whichever addon the suite is given.
+// Left out, as they test no addon they are given: the packaging test builds its own with cmake-js,
+// and the LibTorch search and the CUDA source check, which npm test has run, use the same
+// LibTorch and flags here.
 // --testPathIgnorePatterns takes every argument after it: the caller's come first.
-const jestArgs = ['--runInBand', ...process.argv.slice(2), '--testPathIgnorePatterns', '/node_modules/', 'test/package\\.test\\.ts$'];
+const buildMachinery = ['test/package\\.test\\.ts$', 'test/libtorch-discovery\\.test\\.ts$', 'test/cuda-source\\.test\\.ts$'];
+const jestArgs = ['--runInBand', ...process.argv.slice(2), '--testPathIgnorePatterns', '/node_modules/', ...buildMachinery];
 run(join(root, 'node_modules', '.bin', 'jest'), jestArgs, { cwd: root, env: { ...process.env, NEURAL_STYLE_ADDON: addon } });
