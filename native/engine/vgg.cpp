@@ -91,13 +91,12 @@ void Vgg::loadTorchScript(const std::string& path) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, torch::kCPU, metadata);
-  } catch (const c10::Error& error) {
-    throw std::runtime_error("Could not load model " + path + " as TorchScript: " +
-                             firstLine(error.what_without_backtrace()));
   } catch (const std::exception& error) {
-    // A damaged archive can also fail in the TorchScript compiler, or in a lookup of the
-    // importer's, neither of which throws a c10::Error.
-    throw std::runtime_error("Could not load model " + path + " as TorchScript: " + firstLine(error.what()));
+    // Not only c10::Error, whose message is taken without its C++ backtrace: a damaged archive
+    // can also fail in the TorchScript compiler, or in a lookup of the importer's.
+    const auto* torchError = dynamic_cast<const c10::Error*>(&error);
+    throw std::runtime_error("Could not load model " + path + " as TorchScript: " +
+                             firstLine(torchError ? torchError->what_without_backtrace() : error.what()));
   }
   preprocess_ = metadata[kPreprocessEntry];
 
