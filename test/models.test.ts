@@ -64,7 +64,8 @@ describe('bad models are rejected with a clear error and no output', () => {
         outcomes.ran++;
       } catch (error) {
         // Weights made huge but finite load, and then the loss says so.
-        expect((error as Error).message).toMatch(new RegExp(`${damaged}|^The loss is no longer finite`));
+        const message = (error as Error).message;
+        if (!message.startsWith('The loss is no longer finite')) expect(message).toContain(damaged);
         outcomes.refused++;
       }
     }
