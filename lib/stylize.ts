@@ -87,8 +87,6 @@ function availableMemory(): number {
   return process.platform === 'linux' ? process.availableMemory() : 0;
 }
 
-const mayUseCuda = (o: ResolvedOptions) => o.device !== 'cpu' && (o.device !== 'auto' || addon.runtimeInfo().cudaDevices > 0);
-
 const styleName = (o: ResolvedOptions, index: number) => (o.styles.length > 1 ? `style[${index}]` : 'style');
 
 /**
@@ -96,7 +94,7 @@ const styleName = (o: ResolvedOptions, index: number) => (o.styles.length > 1 ? 
  * hold (sharp's decoder aborts the process on those), and a CPU run that cannot fit in the memory
  * it may take.
  */
-async function checkSizes(o: ResolvedOptions, styleSize: number): Promise<void> {
+async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly: boolean): Promise<void> {
   const [contentSize, ...styleSizes] = await Promise.all([
     scaledSize(o.content, 'content', o.imageSize),
     ...o.styles.map((style, index) => scaledSize(style, styleName(o, index), styleSize)),
@@ -114,7 +112,7 @@ async function checkSizes(o: ResolvedOptions, styleSize: number): Promise<void> 
   }
 
   const available = availableMemory();
-  if (available === 0 || mayUseCuda(o)) return;
+  if (available === 0 || !cpuOnly) return;
   const [content, ...styles] = images;
   const largestStyle = styles.reduce((largest, style) => (style.pixels > largest.pixels ? style : largest));
   const { baseBytes, activationBytesPerPixel, styleBytesPerPixel } = cpuMemoryModel;
@@ -136,14 +134,16 @@ async function run(options: StylizeOptions): Promise<Result> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
   const styleSize = Math.ceil(o.styleScale * o.imageSize);
-  await checkSizes(o, styleSize);
+  // A run that cannot land on a GPU: the CPU's memory and arithmetic are what count.
+  const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon.runtimeInfo().cudaDevices === 0);
+  await checkSizes(o, styleSize, cpuOnly);
   if (o.model === 'random' && !warnedRandomWeights) {
     warnedRandomWeights = true;
     process.emitWarning('model random has untrained weights: results are textures, not artistic styles', {
       code: 'NEURAL_STYLE_RANDOM_WEIGHTS',
     });
   }
-  if (o.precision === 'bfloat16' && !warnedSlowBfloat16 && !mayUseCuda(o) && cpuBfloat16() === false) {
+  if (o.precision === 'bfloat16' && !warnedSlowBfloat16 && cpuOnly && cpuBfloat16() === false) {
     warnedSlowBfloat16 = true;
     process.emitWarning(
       'precision bfloat16 on a CPU without bfloat16 arithmetic (AVX-512 BF16, AMX or Arm BF16) is slower than float32: ' +
