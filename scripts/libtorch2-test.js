@@ -28,6 +28,7 @@ const system = join(work, 'root');
 const multiarch = join(system, 'usr', 'lib', 'x86_64-linux-gnu');
 const libraries = [join(multiarch, 'openblas-pthread'), multiarch, join(system, 'lib', 'x86_64-linux-gnu'), join(system, 'usr', 'lib')];
 const mirror = 'http://deb.debian.org/debian';
+const sharedLibraryName = /\.so(\.|$)/;
 // The suites that test the build machinery against the system's LibTorch, not the addon. (The
 // CUDA source check does run: Torch_DIR points its compiler at that LibTorch's c10/cuda headers.)
 const systemOnly = ['test/package\\.test\\.ts$', 'test/libtorch-discovery\\.test\\.ts$'];
@@ -107,7 +108,7 @@ async function unpackLibTorch() {
   for (const folder of libraries.filter(existsSync)) {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const library = join(folder, entry.name);
-      if (!entry.isFile() || !/\.so(\.|$)/.test(entry.name)) continue;
+      if (!entry.isFile() || !sharedLibraryName.test(entry.name)) continue;
       if (spawnSync('patchelf', ['--print-rpath', library], { encoding: 'utf8' }).stdout.trim()) run('patchelf', ['--remove-rpath', library]);
     }
   }
@@ -171,7 +172,7 @@ function checkLibrariesFromSuite(node, addon, env) {
   const listMaps = `require(${JSON.stringify(addon)}); process.stdout.write(require('node:fs').readFileSync('/proc/self/maps', 'utf8'))`;
   const result = spawnSync(node, ['-e', listMaps], { env, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`the addon did not load: ${result.stderr.trim()}`);
-  const loaded = new Set(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)[5]).filter((path) => /\.so(\.|$)/.test(path ?? '')));
+  const loaded = new Set(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)[5]).filter((path) => sharedLibraryName.test(path ?? '')));
   const foreign = [...loaded].filter((path) => !path.startsWith(`${system}/`));
   if (foreign.length > 0) throw new Error(`libraries loaded from outside ${system}: ${foreign.join(', ')}`);
   process.stderr.write(`libtorch2-test: all ${loaded.size} libraries loaded come from ${suite}\n`);
