@@ -151,7 +151,10 @@ export interface StylizeOptions {
    */
   previewInterval?: number;
   onProgress?: (event: ProgressEvent) => void;
-  /** Aborting rejects the promise with an AbortError and stops the native work. */
+  /**
+   * Aborting rejects the promise with an AbortError and stops the native work within an
+   * iteration; onProgress is not called again, even for iterations that had already finished.
+   */
   signal?: AbortSignal;
 }
 

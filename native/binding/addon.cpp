@@ -74,11 +74,13 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
     }
   }
 
+  // Events the engine queued before a cancellation are dropped: once cancel() has returned on
+  // this thread, the caller hears of the run only through its promise.
   void OnProgress(const Progress* events, size_t count) override {
-    if (onProgress_.IsEmpty() || !callbackError_.IsEmpty()) return;
+    if (onProgress_.IsEmpty()) return;
     try {
       Napi::HandleScope scope(Env());
-      for (size_t i = 0; i < count; ++i) {
+      for (size_t i = 0; i < count && !cancelled_->load(); ++i) {
         Napi::Object event = fromProgress(Env(), events[i]);
         try {
           onProgress_.Call({event});
