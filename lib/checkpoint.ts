@@ -5,6 +5,9 @@
 // tensors needs are known, and anything else is refused.
 import { open, type FileHandle } from 'node:fs/promises';
 
+import { readAt, readInto } from './files';
+import { readZipDirectory, verifyZipChecksums, zipEntryStart, zipSignature } from './zip';
+
 export interface FloatTensor {
   shape: number[];
   data: Float32Array;
@@ -172,15 +175,6 @@ function storageReference(id: unknown, source: string): StorageReference {
   return { key: String(key), type: typeName, elementSize: elementSizes[typeName], elements };
 }
 
-/** Fills `view` from the file at `position`; a file that ends first is incomplete. */
-async function readInto<View extends NodeJS.ArrayBufferView>(file: FileHandle, view: View, position: number, source: string): Promise<View> {
-  const { bytesRead } = await file.read(view, 0, view.byteLength, position);
-  if (bytesRead < view.byteLength) throw new Error(`${source} ends early: it is incomplete or damaged`);
-  return view;
-}
-
-const readAt = (file: FileHandle, position: number, length: number, source: string) => readInto(file, Buffer.alloc(length), position, source);
-
 /** Where each storage's bytes start, by key. */
 type StorageOffsets = Map<string, number>;
 
@@ -191,34 +185,10 @@ interface Parsed {
 
 /** The zip layout: `<name>/data.pkl` and one stored (uncompressed) entry per storage, `<name>/data/<key>`. */
 async function parseZip(file: FileHandle, size: number, source: string): Promise<Parsed> {
-  const tailLength = Math.min(size, 65536 + 22);
-  const tail = await readAt(file, size - tailLength, tailLength, source);
-  const endRecord = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (endRecord < 0) throw new Error(`${source} is not a PyTorch checkpoint: a zip archive without its directory`);
-  const entries = tail.readUInt16LE(endRecord + 10);
-  const directorySize = tail.readUInt32LE(endRecord + 12);
-  const directoryOffset = tail.readUInt32LE(endRecord + 16);
-  // Zip64 marks these fields so; a VGG-19 (0.5 GB with its classifier) never needs it.
-  if (directoryOffset === 0xffffffff || entries === 0xffff) throw new Error(`${source} is larger than 4 GB, which no VGG-19 state dict is`);
-  const directory = await readAt(file, directoryOffset, directorySize, source);
-  const records = new Map<string, { localHeader: number; size: number }>();
-  for (let at = 0, i = 0; i < entries; i++) {
-    if (directory.readUInt32LE(at) !== 0x02014b50) throw new Error(`${source} has a damaged zip directory`);
-    const method = directory.readUInt16LE(at + 10);
-    const size = directory.readUInt32LE(at + 24);
-    const nameLength = directory.readUInt16LE(at + 28);
-    const extraLength = directory.readUInt16LE(at + 30);
-    const localHeader = directory.readUInt32LE(at + 42);
-    const name = directory.toString('utf8', at + 46, at + 46 + nameLength);
-    if (method !== 0) throw new Error(`${source} has compressed entries, which torch.save never writes`);
-    records.set(name, { localHeader, size });
-    at += 46 + nameLength + extraLength + directory.readUInt16LE(at + 32);
-  }
-  const dataStart = async (name: string) => {
-    const record = records.get(name)!;
-    const header = await readAt(file, record.localHeader, 30, source);
-    return record.localHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
-  };
+  const records = await readZipDirectory(file, size, source);
+  if ([...records.values()].some((record) => record.method !== 0)) throw new Error(`${source} has compressed entries, which torch.save never writes`);
+  await verifyZipChecksums(file, records, source);
+  const dataStart = (name: string) => zipEntryStart(file, records.get(name)!, source);
 
   const pickleName = [...records.keys()].find((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (!pickleName) throw new Error(`${source} is a zip archive but not a PyTorch checkpoint (no data.pkl)`);
@@ -334,7 +304,7 @@ export async function readStateDict(path: string, wanted: (name: string) => bool
     const signature = await readAt(file, 0, Math.min(size, 4), path);
     let parsed: Parsed;
     try {
-      if (signature.equals(Buffer.from('PK\x03\x04', 'latin1'))) {
+      if (signature.equals(zipSignature)) {
         parsed = await parseZip(file, size, path);
       } else if (signature[0] === 0x80) {
         parsed = await parseLegacy(file, size, path);

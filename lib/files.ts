@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A hidden name beside `path`, on the same file system, so that a rename can replace `path`. */
@@ -21,3 +21,12 @@ export async function writeAtomically(path: string, write: (temporary: string) =
     throw error;
   }
 }
+
+/** Fills `view` from the file at `position`; a file that ends first is incomplete. */
+export async function readInto<View extends NodeJS.ArrayBufferView>(file: FileHandle, view: View, position: number, source: string): Promise<View> {
+  const { bytesRead } = await file.read(view, 0, view.byteLength, position);
+  if (bytesRead < view.byteLength) throw new Error(`${source} ends early: it is incomplete or damaged`);
+  return view;
+}
+
+export const readAt = (file: FileHandle, position: number, length: number, source: string) => readInto(file, Buffer.alloc(length), position, source);

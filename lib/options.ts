@@ -128,7 +128,8 @@ export interface StylizeOptions {
   precision?: Precision;
   /**
    * A TorchScript VGG-19 file, or 'random' for untrained weights. Default: the
-   * NEURAL_STYLE_MODEL environment variable, else models/vgg19.pt in the package.
+   * NEURAL_STYLE_MODEL environment variable, else models/vgg19.pt in the package. A file whose
+   * zip checksums do not match is refused as damaged before it loads.
    */
   model?: string;
   /**

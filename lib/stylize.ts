@@ -4,6 +4,7 @@ import { cpuBfloat16 } from './cpus';
 import { addon } from './native';
 import { decodeImage, encodeImage, scaledSize, writeImage } from './image';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
+import { verifyZipFile } from './zip';
 
 /** The rejection of a run stopped through its AbortSignal. */
 export class AbortError extends Error {
@@ -137,6 +138,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   // A run that cannot land on a GPU: the CPU's memory and arithmetic are what count.
   const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon.runtimeInfo().cudaDevices === 0);
   await checkSizes(o, styleSize, cpuOnly);
+  if (o.model !== 'random') await verifyZipFile(o.model, `Model ${o.model}`);
   if (o.model === 'random' && !warnedRandomWeights) {
     warnedRandomWeights = true;
     process.emitWarning('model random has untrained weights: results are textures, not artistic styles', {

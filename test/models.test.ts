@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { runtimeInfo } from '../lib';
 import { stylize } from '../lib/stylize';
-import { fixture, patternPng, temporaryDir } from './helpers';
+import { changeZipEntry, fixture, patternPng, temporaryDir, withoutZipChecksums } from './helpers';
 
 async function quickRun(model: string, extra: Record<string, unknown> = {}) {
   return stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
@@ -32,8 +33,11 @@ test("model 'random' is a seeded VGG-19: same seed, same result; other seed, oth
 describe('bad models are rejected with a clear error and no output', () => {
   const dir = temporaryDir();
   const output = join(dir, 'out.png');
-  const garbage = join(dir, 'garbage.pt');
-  writeFileSync(garbage, 'this is not a zip archive');
+  const damagedCopy = (name: string, bytes: Buffer | string) => {
+    writeFileSync(join(dir, name), bytes);
+    return join(dir, name);
+  };
+  const garbage = damagedCopy('garbage.pt', 'this is not a zip archive');
 
   test.each([
     ['a TorchScript module that is not VGG', fixture('not-vgg.pt'), /is not a VGG network: layer 0 has type Linear/],
@@ -41,6 +45,9 @@ describe('bad models are rejected with a clear error and no output', () => {
     ['weights that are not finite', fixture('nan-weights.pt'), /^Model .*nan-weights\.pt has weights that are not finite numbers in conv3_2: the file is damaged or was converted wrongly$/],
     ['a missing file', join(dir, 'absent.pt'), /model file not found: .*absent\.pt/],
     ['a folder', dir, /^model is not a regular file: /],
+    // LibTorch itself would run it: its zip reader checks no checksums.
+    ['a weight changed by one bit', damagedCopy('changed.pt', changeZipEntry(readFileSync(fixture('tiny-named.pt')), '/data/6')),
+      /^Model .*changed\.pt is damaged: its entry tiny-named\/data\/6 does not match the checksum recorded for it$/],
   ])('%s', async (_title, model, message) => {
     await expect(quickRun(model, { output })).rejects.toThrow(message);
     expect(readdirSync(dir).filter((name) => name.startsWith('out') || name.startsWith('.out'))).toEqual([]);
@@ -69,8 +76,16 @@ describe('bad models are rejected with a clear error and no output', () => {
         outcomes.refused++;
       }
     }
-    // Most damage must be caught; a changed weight, or a byte the loader never reads, can pass.
-    expect(outcomes.refused).toBeGreaterThan(40);
+    // Every entry's checksum is checked, so only a byte in the zip's headers that no reader uses
+    // can pass (16 of the 120 do).
+    expect(outcomes.refused).toBeGreaterThan(100);
+    // A damaged archive that failed halfway through LibTorch's loader kept the tensors it had read.
+    expect(runtimeInfo().heldCpuBytes).toBe(0);
+  });
+
+  test('an archive that records no checksums, as PyTorch writes when told not to compute them, runs', async () => {
+    const result = await quickRun(damagedCopy('unchecked.pt', withoutZipChecksums(readFileSync(fixture('tiny-named.pt')))));
+    expect(result.iterations).toBe(2);
   });
 
   test('a layer the model lacks', async () => {
