@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,8 +11,20 @@ export const fixture = (name: string) => join(fixturesDir, name);
 /** Debian's python3 with python3-torch; the first python3 on PATH may lack torch. */
 export const referencePython = process.env.NEURAL_STYLE_TEST_PYTHON ?? '/usr/bin/python3';
 
+const madeDirs: string[] = [];
+
+/**
+ * A new folder, removed after the test file's last test however it ended (test/cleanup.ts). It
+ * lies in the run's own temporary folder, which global-setup.ts makes and teardown removes.
+ */
 export function temporaryDir(): string {
-  return mkdtempSync(join(tmpdir(), 'neural-style-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'neural-style-test-'));
+  madeDirs.push(dir);
+  return dir;
+}
+
+export function removeTemporaryDirs(): void {
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A deterministic RGB test pattern: smooth gradients plus a per-seed stripe texture. */
