@@ -62,14 +62,17 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
   }
 }
 
-// Peak memory of a CPU run, measured by scripts/memory.js on runs from 256x192 to 1536x1152: a
-// fixed 320 to 355 MB (the most with bfloat16 layers and LibTorch 2.14), and for activations and
-// their gradients 3.06 KB a pixel with float32 layers and 2.02 KB with bfloat16 ones (rounded up
-// here), plus the optimiser's state (L-BFGS keeps two image-sized vectors per correction). Before
-// that, each style image passes through the network without gradients: about 1.3 KB a pixel,
-// measured the same way with 1024x811 and 2048x1622 style images.
+// How far a CPU run takes the process's memory beyond what it held before (Node, LibTorch's code:
+// what process.availableMemory() already leaves out), measured by scripts/memory.js. Fixed: on an
+// AMD EPYC (Zen 4) with LibTorch 1.13, 127 MB with float32 layers and 157 MB with bfloat16 ones
+// (the model's second copy of its weights); an Intel Xeon (family 6 model 207, AMX) measured up
+// to 52 MB more than the AMD over the whole process, which 240 MB covers wherever that lies. Per
+// pixel, for activations and their gradients: 3.02 KB with float32 layers and 1.95 KB with
+// bfloat16 ones (rounded up here), plus the optimiser's state (L-BFGS keeps two image-sized
+// vectors per correction). Before that, each style image passes through the network without
+// gradients: about 1.3 KB a pixel, measured the same way with 1024x811 and 2048x1622 style images.
 export const cpuMemoryModel = {
-  baseBytes: 360 * 2 ** 20,
+  runBaseBytes: 240 * 2 ** 20,
   activationBytesPerPixel: { float32: 3.2 * 2 ** 10, bfloat16: 2.1 * 2 ** 10 },
   styleBytesPerPixel: 1.3 * 2 ** 10,
 } as const;
@@ -116,11 +119,11 @@ async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly: boolea
   if (available === 0 || !cpuOnly) return;
   const [content, ...styles] = images;
   const largestStyle = styles.reduce((largest, style) => (style.pixels > largest.pixels ? style : largest));
-  const { baseBytes, activationBytesPerPixel, styleBytesPerPixel } = cpuMemoryModel;
+  const { runBaseBytes, activationBytesPerPixel, styleBytesPerPixel } = cpuMemoryModel;
   const activations = content.pixels * activationBytesPerPixel[o.precision];
   const history = optimizerBytes(content.pixels, o);
   const styleTargets = largestStyle.pixels * styleBytesPerPixel;
-  const needed = baseBytes + Math.max(activations + history, styleTargets);
+  const needed = runBaseBytes + Math.max(activations + history, styleTargets);
   if (needed > available) {
     const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
     const cause = styleTargets > activations + history ? largestStyle : content;

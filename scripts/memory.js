@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// Measures the peak memory of CPU runs, the figures behind the memory check in lib/stylize.ts:
-// each run is a child process of its own, whose peak resident size is read when it ends. Fits
-// a fixed part and a part per pixel between the smallest and the largest size, per precision.
+// Measures how far CPU runs take the process's memory, the figures behind the memory check in
+// lib/stylize.ts: each run is a child process of its own, whose resident size is read before the
+// run and at its peak. Fits a fixed part and a part per pixel of that growth between the smallest
+// and the largest size, per precision, and names the CPU it ran on.
 //
 //   node scripts/memory.js [--sizes 256,1024,1536] [--precisions float32,bfloat16]
 'use strict';
 
 const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
+
+const { cpuReport } = require('./cpu-report');
 
 // One run of a width x 3/4 width image: random weights, four L-BFGS iterations with a history
 // of five, so that the optimiser's state (counted separately by the check) stays small.
@@ -20,6 +23,9 @@ async function child(width, precision) {
     for (let i = 0; i < data.length; i++) data[i] = (i * seed) % 251;
     return { width: w, height: h, data };
   };
+  // What the process holds before the run (Node, LibTorch's code) is not what the run needs.
+  addon.runtimeInfo();
+  const startBytes = process.memoryUsage.rss();
   const job = addon.stylize(
     {
       ...defaults,
@@ -38,7 +44,7 @@ async function child(width, precision) {
     () => {},
   );
   await job.promise;
-  console.log(JSON.stringify({ pixels: width * height, peakBytes: process.resourceUsage().maxRSS * 1024 }));
+  console.log(JSON.stringify({ pixels: width * height, startBytes, growthBytes: process.resourceUsage().maxRSS * 1024 - startBytes }));
 }
 
 function main() {
@@ -48,17 +54,18 @@ function main() {
   const sizes = values.sizes.split(',').map(Number);
   const precisions = values.precisions.split(',');
   const mb = (bytes) => (bytes / 2 ** 20).toFixed(0);
+  console.log(cpuReport().line);
   for (const precision of precisions) {
     const runs = sizes.map((width) => {
       const run = spawnSync(process.execPath, [__filename, '--child', String(width), precision], { encoding: 'utf8' });
       if (run.status !== 0) throw new Error(`the run at ${width} px failed:\n${run.stderr}`);
       const measured = JSON.parse(run.stdout);
-      console.log(`${precision} ${width}x${Math.round((width * 3) / 4)}: peak ${mb(measured.peakBytes)} MB`);
+      console.log(`${precision} ${width}x${Math.round((width * 3) / 4)}: ${mb(measured.startBytes)} MB before the run, then ${mb(measured.growthBytes)} MB more at its peak`);
       return measured;
     });
     const [first, last] = [runs[0], runs.at(-1)];
-    const perPixel = (last.peakBytes - first.peakBytes) / (last.pixels - first.pixels);
-    const fixed = first.peakBytes - perPixel * first.pixels;
+    const perPixel = (last.growthBytes - first.growthBytes) / (last.pixels - first.pixels);
+    const fixed = first.growthBytes - perPixel * first.pixels;
     console.log(`${precision}: ${mb(fixed)} MB + ${(perPixel / 1024).toFixed(2)} KB a pixel`);
   }
 }
