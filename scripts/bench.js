@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // Side-by-side timing of a whole L-BFGS run: the addon, in float32 and with bfloat16 layers,
 // against plain PyTorch (test/python/reference.py) on the same TorchScript model, images and
-// settings, alternating runs so all see the same machine state. Prints medians and ratios.
+// settings, alternating runs so all see the same machine state. Prints medians and ratios, and
+// the CPU with the instruction set oneDNN and the core type OpenBLAS chose for it, since the same
+// command gives other ratios on another CPU.
 //
 //   node scripts/bench.js [--model test/fixtures/vgg19-full.pt] [--size 256] [--iterations 10] [--repeats 3]
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const { existsSync, mkdtempSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { cpus, tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { parseArgs } = require('node:util');
 
 const { stylize, defaults } = require('../dist');
 const { decodeImage } = require('../dist/image');
+const { cpuReport } = require('./cpu-report');
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 async function main() {
   if (!content) throw new Error(`bench needs ../shared/images (not found at ${images})`);
   const dir = mkdtempSync(join(tmpdir(), 'neural-style-bench-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const decoded = await Promise.all([decodeImage(content, 'content', size), decodeImage(style, 'style', size)]);
   const raw = decoded.map((image, i) => {
     const path = join(dir, `${i}.u8`);
@@ -64,6 +68,7 @@ async function main() {
   const a = median(addonMs) / iterations;
   const b = median(bfloat16Ms) / iterations;
   const t = median(torchMs) / iterations;
+  console.log(cpuReport().line);
   console.log(`${decoded[0].width}x${decoded[0].height}, ${iterations} L-BFGS iterations, ${threads} threads, ${repeats} runs each`);
   console.log(`addon:           median ${a.toFixed(1)} ms/iteration`);
   console.log(`addon, bfloat16: median ${b.toFixed(1)} ms/iteration`);
