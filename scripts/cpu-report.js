@@ -35,7 +35,7 @@ function cpuReport() {
   let openblasCore = 'unknown (no OpenBLAS loaded)';
   if (blas) {
     const python = spawnSync('/usr/bin/python3', ['-c', 'import ctypes, sys; f = ctypes.CDLL(sys.argv[1]).openblas_get_corename; f.restype = ctypes.c_char_p; print(f().decode())', blas], { encoding: 'utf8' });
-    openblasCore = python.status === 0 ? python.stdout.trim() : `unknown (${blas} has no openblas_get_corename)`;
+    openblasCore = python.status === 0 ? python.stdout.trim() : `unknown (${blas} did not answer openblas_get_corename)`;
   }
   const coreType = process.env.OPENBLAS_CORETYPE ? `, forced by OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE}` : '';
   const cpu = cpus()[0]?.model ?? 'unknown';

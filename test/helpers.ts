@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -25,6 +25,36 @@ export function temporaryDir(): string {
 
 export function removeTemporaryDirs(): void {
   for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Records what happens in `dir` until stop(): each event as [kind, file name], kinds as fs.watch
+ * (inotify) reports them: 'rename' when a name appears or goes, 'change' when a file is written.
+ * Repeats of an event in a row are kept once, since how many writes a file takes is no concern.
+ */
+export function watchFolder(dir: string): { stop(): Promise<Array<[string, string]>> } {
+  const events: Array<[string, string]> = [];
+  const watcher = watch(dir, (kind, name) => {
+    const last = events.at(-1);
+    if (!(last && last[0] === kind && last[1] === name)) events.push([kind, String(name)]);
+  });
+  return {
+    async stop() {
+      // inotify's events come through the event loop: give the last ones time to arrive.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      watcher.close();
+      return events;
+    },
+  };
+}
+
+/**
+ * The events of a file written whole to a hidden temporary name beside `name`, then renamed to
+ * it: `name` itself is never written to, so no reader ever sees part of it.
+ */
+export function atomicWriteOf(name: string) {
+  const temporary = expect.stringMatching(new RegExp(`^\\.${name.replace(/\./g, '\\.')}\\.[0-9a-f]{12}\\.tmp$`));
+  return [['rename', temporary], ['change', temporary], ['rename', temporary], ['rename', name]];
 }
 
 /** A deterministic RGB test pattern: smooth gradients plus a per-seed stripe texture. */

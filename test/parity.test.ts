@@ -114,35 +114,63 @@ test('a bfloat16 network stays close to the float32 reference, and differs from 
   expect(dot / Math.sqrt(squares * expectedSquares)).toBeGreaterThan(0.995);
 });
 
-test('10 L-BFGS iterations from the content image follow the PyTorch trajectory within 1e-3', async () => {
+type Trajectory = { losses: number[]; tv: number[] };
+type Run = { optimizer?: 'lbfgs' | 'adam'; init?: 'image' | 'random'; seed?: number; lbfgsHistory?: number; learningRate?: number };
+
+/**
+ * Ten iterations through stylize() and through reference.py, on the same model, images and
+ * settings; `variants` are reference runs with some settings changed, to show they matter.
+ */
+async function trajectories(run: Run, variants: Run[] = []): Promise<{ addon: Trajectory; expected: Trajectory; others: Trajectory[] }> {
   const dir = temporaryDir();
   const model = fixture('tiny-numbered.pt');
-  const content = pattern(48, 40, 0);
-  const style = pattern(48, 40, 2);
-  const losses: number[] = [];
+  const [content, style] = [pattern(48, 40, 0), pattern(48, 40, 2)];
+  const settings = { optimizer: 'lbfgs', init: 'image', seed: 0, lbfgsHistory: defaults.lbfgsHistory, learningRate: defaults.learningRate, ...run } as const;
+  const addon: Trajectory = { losses: [], tv: [] };
   const result = await stylize({
-    content: await png(content),
-    style: await png(style),
-    model,
-    imageSize: 48,
-    iterations: 10,
-    init: 'image',
-    tvWeight: 0.5,
-    threads: 2,
-    onProgress: (event) => losses.push(event.loss),
+    content: await png(content), style: await png(style), model, imageSize: 48, iterations: 10, tvWeight: 0.5, threads: 2, ...settings,
+    onProgress: (event) => {
+      addon.losses.push(event.loss);
+      addon.tv.push(event.tv);
+    },
   });
   expect(result.iterations).toBe(10);
-
-  const expected = reference<{ losses: number[] }>({
-    ...lossOptions(model),
-    mode: 'lbfgs',
-    iterations: 10,
-    lbfgsHistory: defaults.lbfgsHistory,
+  const images = {
     content: { path: writeRaw(dir, 'content.u8', content.data), width: 48, height: 40 },
     styles: [{ path: writeRaw(dir, 'style.u8', style.data), width: 48, height: 40 }],
-  }).losses;
-  expect(expected).toHaveLength(10);
-  expect(expected[9]).toBeLessThan(expected[0] * 0.9);
-  expect(losses).toHaveLength(10);
-  losses.forEach((loss, i) => expect(relativeError(loss, expected[i])).toBeLessThan(1e-3));
+  };
+  const [expected, ...others] = [{}, ...variants].map((variant) =>
+    reference<Trajectory>({ ...lossOptions(model), ...settings, ...variant, mode: settings.optimizer, iterations: 10, ...images }));
+  expect(expected.losses).toHaveLength(10);
+  expect(expected.losses[9]).toBeLessThan(expected.losses[0] * 0.99);
+  expect(addon.losses).toHaveLength(10);
+  return { addon, expected, others };
+}
+
+const followsWithin = (addon: Trajectory, expected: Trajectory, tolerance: number) =>
+  addon.losses.forEach((loss, i) => expect(relativeError(loss, expected.losses[i])).toBeLessThan(tolerance));
+
+test('10 L-BFGS iterations from the content image follow the PyTorch trajectory within 1e-3', async () => {
+  const { addon, expected } = await trajectories({});
+  followsWithin(addon, expected, 1e-3);
+});
+
+test("from seeded noise, L-BFGS follows PyTorch's trajectory from PyTorch's noise of that seed", async () => {
+  const { addon, expected, others } = await trajectories({ init: 'random', seed: 5 }, [{ seed: 0 }]);
+  // The TV term of pure noise is a sum of its squared steps: it tells the noise's seed and scale.
+  expect(relativeError(addon.tv[0], expected.tv[0])).toBeLessThan(1e-4);
+  expect(relativeError(others[0].tv[0], expected.tv[0])).toBeGreaterThan(1e-2);
+  followsWithin(addon, expected, 1e-3);
+});
+
+test("with a history of 2 corrections, L-BFGS follows PyTorch's with that history", async () => {
+  // Full by the third iteration; the default 100 never is in ten.
+  const { addon, expected, others } = await trajectories({ lbfgsHistory: 2 }, [{ lbfgsHistory: 100 }]);
+  expect(Math.max(...others[0].losses.map((loss, i) => relativeError(loss, expected.losses[i])))).toBeGreaterThan(1e-2);
+  followsWithin(addon, expected, 1e-3);
+});
+
+test("10 Adam iterations follow PyTorch's Adam at the same learning rate", async () => {
+  const { addon, expected } = await trajectories({ optimizer: 'adam', learningRate: 0.5 });
+  followsWithin(addon, expected, 1e-3);
 });

@@ -6,9 +6,10 @@ import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
 import { decodeImage } from '../lib/image';
+import { resolveOptions } from '../lib/options';
 import * as cpuFeatures from '../lib/cpus';
 import { addon } from '../lib/native';
-import { fixture, largestDifference, luma, pattern, patternPng, png, temporaryDir } from './helpers';
+import { atomicWriteOf, fixture, largestDifference, luma, pattern, patternPng, png, relativeError, temporaryDir, watchFolder } from './helpers';
 
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
@@ -22,7 +23,8 @@ test('progress events arrive in order with the promised fields; previews when as
   for (const event of events) {
     expect(event.iterations).toBe(9);
     for (const field of ['loss', 'content', 'style', 'tv', 'elapsedMs'] as const) expect(Number.isFinite(event[field])).toBe(true);
-    expect(event.loss).toBeCloseTo(event.content + event.style + event.tv, 6);
+    // float32 terms summed: equal within float32's rounding, whatever the loss's scale.
+    expect(relativeError(event.loss, event.content + event.style + event.tv)).toBeLessThan(1e-6);
     expect(event.preview !== undefined).toBe(event.iteration % 4 === 0);
   }
   expect(events.map((e) => e.elapsedMs)).toEqual([...events.map((e) => e.elapsedMs)].sort((a, b) => a - b));
@@ -81,10 +83,62 @@ test('the JavaScript thread stays free while the native work runs', async () => 
   expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
 });
 
-test('Adam, image init, max pooling, normalized gradients and two blended styles run', async () => {
-  const result = await stylize(await base({ optimizer: 'adam', learningRate: 1, init: 'image', pooling: 'max', normalizeGradients: true, style: [await patternPng(1), await patternPng(2)], styleBlendWeights: [1, 2] }));
-  expect(result.iterations).toBe(6);
-  expect(result.loss).toBeGreaterThan(0);
+describe('each control changes the run it is given to', () => {
+  // Six iterations from the content image, against the same run without the control: any control
+  // that reaches the engine changes the losses.
+  const losses = async (extra: Partial<StylizeOptions>) => {
+    const seen: number[] = [];
+    await stylize(await base({ init: 'image', onProgress: (event) => seen.push(event.loss), ...extra }));
+    return seen;
+  };
+
+  test.each<[string, () => Promise<Partial<StylizeOptions>>, Partial<StylizeOptions>]>([
+    ['optimizer adam', async () => ({ optimizer: 'adam' }), {}],
+    ["Adam's learningRate", async () => ({ optimizer: 'adam', learningRate: 1 }), { optimizer: 'adam' }],
+    ['init random', async () => ({ init: 'random' }), {}],
+    // Noise is where the seed shows: from the content image it has nothing to seed.
+    ['seed', async () => ({ init: 'random', seed: 3 }), { init: 'random' }],
+    ['pooling max', async () => ({ pooling: 'max' }), {}],
+    ['normalizeGradients', async () => ({ normalizeGradients: true }), {}],
+    ['a second style', async () => ({ style: [await patternPng(1), await patternPng(2)] }), {}],
+    ['contentWeight', async () => ({ contentWeight: 50 }), {}],
+    ['styleWeight', async () => ({ styleWeight: 10 }), {}],
+    ['tvWeight', async () => ({ tvWeight: 1 }), {}],
+    ['contentLayers', async () => ({ contentLayers: ['relu2_2'] }), {}],
+    ['styleLayers', async () => ({ styleLayers: ['relu1_1', 'relu3_1'] }), {}],
+    ['styleScale', async () => ({ styleScale: 1.5 }), {}],
+    ['lbfgsHistory', async () => ({ lbfgsHistory: 1 }), {}],
+  ])('%s', async (_title, extra, against) => {
+    const [changed, unchanged] = await Promise.all([losses(await extra()), losses(against)]);
+    expect(changed).toHaveLength(6);
+    expect(changed).not.toEqual(unchanged);
+  });
+
+  test('blend weights weigh the styles: [1, 2] differs from [2, 1], and [1, 1] is the default', async () => {
+    const styles = [await patternPng(1), await patternPng(2)];
+    const [oneTwo, twoOne, equal, unweighted] = await Promise.all(
+      [[1, 2], [2, 1], [1, 1], undefined].map((styleBlendWeights) => losses({ init: 'random', style: styles, styleBlendWeights })),
+    );
+    expect(oneTwo).not.toEqual(twoOne);
+    expect(equal).toEqual(unweighted);
+  });
+});
+
+test("the defaults are jcjohnson/neural-style's: a run that names them equals one that leaves them out", async () => {
+  const options = await base();
+  const { iterations, imageSize, ...resolved } = resolveOptions(options);
+  expect([iterations, imageSize]).toEqual([6, 40]);
+  expect(resolveOptions({ content: options.content, style: options.style, model: options.model })).toMatchObject({ imageSize: 512, iterations: 1000 });
+  const spelled = {
+    styleScale: 1, contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, contentLayers: ['relu4_2'],
+    styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'], normalizeGradients: false, optimizer: 'lbfgs',
+    learningRate: 10, lbfgsHistory: 100, init: 'random', seed: 0, originalColors: false, pooling: 'avg', precision: 'float32',
+    device: 'auto', progressInterval: 1, previewInterval: 0,
+  } as const;
+  expect(resolved).toMatchObject(spelled);
+  const [left, named] = await Promise.all([stylize(options), stylize({ ...options, ...spelled, styleLayers: [...spelled.styleLayers], contentLayers: ['relu4_2'] })]);
+  expect(named.loss).toBe(left.loss);
+  expect(named.image.data.equals(left.image.data)).toBe(true);
 });
 
 test('L-BFGS lowers the loss from random noise', async () => {
@@ -124,20 +178,30 @@ test("originalColors keeps the content's colours and takes the stylized image's 
   }
 });
 
-test("init 'image' starts from the content, or from initImage scaled to the content size", async () => {
+// Pixels go in as bytes / 255, through the model's preprocessing and back, and are rounded to
+// bytes: exact, for either preprocessing (caffe's swaps RGB to BGR and back).
+describe.each([
+  ['torchvision', 'tiny-numbered.pt'],
+  ['caffe', 'tiny-named.pt'],
+])("init 'image' with a %s model", (_preprocess, model) => {
   // The first evaluation is of the starting image itself.
   const start = async (extra: Partial<StylizeOptions>) => {
     let first: Buffer | undefined;
-    await stylize(await base({ init: 'image', iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data), ...extra }));
+    await stylize(await base({ model: fixture(model), init: 'image', iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data), ...extra }));
     return first!;
   };
-  const initPng = await png(pattern(60, 60, 3));
-  const initScaled = await decodeImage(initPng, 'initImage', { width: 40, height: 32 });
-  expect(largestDifference(await start({}), pattern(40, 32, 0).data)).toBeLessThanOrEqual(1);
-  expect(largestDifference(await start({ initImage: initPng }), initScaled.data)).toBeLessThanOrEqual(1);
-  // Without init, an initImage implies it.
-  expect(largestDifference(await start({ init: undefined, initImage: initPng }), initScaled.data)).toBeLessThanOrEqual(1);
-  expect(largestDifference(initScaled.data, pattern(40, 32, 0).data)).toBeGreaterThan(50);
+
+  test('starts from the content, exactly', async () => {
+    expect(largestDifference(await start({}), pattern(40, 32, 0).data)).toBe(0);
+  });
+
+  test('starts from initImage scaled to the content size; an initImage implies it', async () => {
+    const initPng = await png(pattern(60, 60, 3));
+    const initScaled = await decodeImage(initPng, 'initImage', { width: 40, height: 32 });
+    expect(largestDifference(initScaled.data, pattern(40, 32, 0).data)).toBeGreaterThan(50);
+    expect(largestDifference(await start({ initImage: initPng }), initScaled.data)).toBe(0);
+    expect(largestDifference(await start({ init: undefined, initImage: initPng }), initScaled.data)).toBe(0);
+  });
 });
 
 test('raw pixels are read like the same picture encoded: RGB, canvas-style RGBA and grey; a result can start the next run', async () => {
@@ -164,7 +228,7 @@ test('raw pixels are read like the same picture encoded: RGB, canvas-style RGBA 
   let first: Buffer | undefined;
   await stylize(await base({ initImage: small.image, iterations: 1, previewInterval: 1, onProgress: (e) => (first = e.preview!.data) }));
   const upscaled = await decodeImage(await small.image.encode('png'), 'initImage', { width, height });
-  expect(largestDifference(first!, upscaled.data)).toBeLessThanOrEqual(1);
+  expect(largestDifference(first!, upscaled.data)).toBe(0);
 });
 
 test('the engine refuses an init image of another size than the content', async () => {
@@ -181,7 +245,9 @@ test('the engine refuses an init image of another size than the content', async 
 test('the output file is written atomically in the format of its extension', async () => {
   const dir = temporaryDir();
   const output = join(dir, 'result.jpg');
+  const writes = watchFolder(dir);
   const result = await stylize(await base({ output }));
+  expect(await writes.stop()).toEqual(atomicWriteOf('result.jpg'));
   expect(result.output).toBe(output);
   expect((await sharp(output).metadata()).format).toBe('jpeg');
   expect(readdirSync(dir)).toEqual(['result.jpg']);
@@ -298,6 +364,7 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['fractional seed', { seed: 1.5 }, /Expected a non-negative integer for seed but received 1.5 of type number/],
     ['seed past 2^53', { seed: 2 ** 53 }, /^Expected a non-negative integer up to 9007199254740991 for seed but received 9007199254740992 of type number$/],
     ['negative iterations', { iterations: -3 }, /^Expected a positive integer for iterations but received -3 of type number$/],
+    ['zero iterations', { iterations: 0 }, /^Expected a positive integer for iterations but received 0 of type number$/],
     ['iterations past a C++ int', { iterations: 1e10 }, /^Expected a positive integer up to 2147483647 for iterations but received 10000000000 of type number$/],
     ['previewInterval past a C++ int', { previewInterval: 2 ** 31 }, /^Expected a non-negative integer up to 2147483647 for previewInterval but received 2147483648 of type number$/],
     ['fractional imageSize', { imageSize: 10.5 }, /Expected a positive integer for imageSize but received 10.5 of type number/],

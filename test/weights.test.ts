@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { readStateDict } from '../lib/checkpoint';
 import { convertModel, downloadModel, DownloadProgress } from '../lib/models';
 import { stylize } from '../lib/stylize';
-import { changeZipEntry, fixture, patternPng, referencePython, temporaryDir } from './helpers';
+import { atomicWriteOf, changeZipEntry, fixture, patternPng, referencePython, temporaryDir, watchFolder } from './helpers';
 
 /** The total loss of one evaluation of the usual small pattern pair under `model`. */
 async function firstLoss(model: string, extra: Record<string, unknown> = {}): Promise<number> {
@@ -90,8 +90,10 @@ describe('convertModel turns a VGG-19 state dict into the TorchScript model the 
   const dir = temporaryDir();
   const path = (name: string) => join(dir, name);
 
-  test('a features state dict: the same losses as a TorchScript export of the same weights', async () => {
+  test('a features state dict: the same losses as a TorchScript export of the same weights; written atomically', async () => {
+    const writes = watchFolder(dir);
     const converted = await convertModel({ weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: path('caffe.pt') });
+    expect(await writes.stop()).toEqual(atomicWriteOf('caffe.pt'));
     expect(converted).toEqual({ output: path('caffe.pt'), preprocess: 'caffe' });
     expect(await firstLoss(path('caffe.pt'))).toBe(await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'caffe' }));
     // The preprocessing is recorded in the file.

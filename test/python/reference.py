@@ -6,8 +6,10 @@ raw bytes: float32 planar 0..1 RGB ("evaluate"), or uint8 interleaved RGB ("lbfg
   evaluate: losses at `image` and the gradient of the total with respect to it (written to
             request["gradient_path"] as float32), each layer's part L1-normalised when
             request["normalizeGradients"] is set
-  lbfgs:    the loss after each of `iterations` evaluations of L-BFGS started from the content,
-            and the time from loading the model to the end
+  lbfgs:    the loss and its TV term after each of `iterations` evaluations of L-BFGS, and
+            the time from loading the model to the end; started from the content, or with
+            request["init"] "random" from noise drawn with request["seed"] as the addon draws it
+  adam:     the same with Adam at request["learningRate"]
 """
 import json
 import sys
@@ -156,20 +158,31 @@ def main():
         gradient.numpy().astype(np.float32).tofile(request["gradient_path"])
         answer = {"loss": total.item(), **{name: value.item() for name, value in terms.items()}}
     else:
-        image = content.clone().requires_grad_(True)
-        optimizer = torch.optim.LBFGS([image], lr=1, max_iter=request["iterations"], max_eval=2 * request["iterations"],
-                                      tolerance_grad=-1, tolerance_change=-1, history_size=request["lbfgsHistory"])
-        losses = []
+        if request.get("init") == "random":
+            # jcjohnson/neural-style's start: small noise around the mean pixel.
+            generator = torch.Generator().manual_seed(request["seed"])
+            image = (torch.randn(content.shape, generator=generator) * 0.001).requires_grad_(True)
+        else:
+            image = content.clone().requires_grad_(True)
+        losses, tvs = [], []
 
         def closure():
             optimizer.zero_grad()
-            total, _ = objective(image)
+            total, terms = objective(image)
             total.backward()
             losses.append(total.item())
+            tvs.append(terms["tv"].item())
             return total
 
-        optimizer.step(closure)
-        answer = {"losses": losses, "elapsedMs": (time.perf_counter() - start) * 1000}
+        if request["mode"] == "lbfgs":
+            optimizer = torch.optim.LBFGS([image], lr=1, max_iter=request["iterations"], max_eval=2 * request["iterations"],
+                                          tolerance_grad=-1, tolerance_change=-1, history_size=request["lbfgsHistory"])
+            optimizer.step(closure)
+        else:
+            optimizer = torch.optim.Adam([image], lr=request["learningRate"])
+            for _ in range(request["iterations"]):
+                optimizer.step(closure)
+        answer = {"losses": losses, "tv": tvs, "elapsedMs": (time.perf_counter() - start) * 1000}
     json.dump(answer, sys.stdout)
 
 
