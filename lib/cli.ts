@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
-import { defaults, Device, Init, Optimizer, Pooling, precisions, preprocessings, ProgressEvent } from './options';
+import { defaultText, optionTable, OptionSpec, preprocessings, ProgressEvent, StylizeOptions } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -18,37 +18,40 @@ export function iterationPath(output: string, iteration: number): string {
   return `${output.slice(0, output.length - extension.length)}_${iteration}${extension}`;
 }
 
+// The flags of the options in the table, and the command line's own.
+const optionFlags = Object.fromEntries(
+  Object.entries(optionTable).flatMap(([, spec]: [string, OptionSpec<unknown, unknown>]) => {
+    if (!spec.flag) return [];
+    const { name, group, type, demanded } = spec.flag;
+    const flag: yargs.Options = {
+      type: type === 'list' || type === 'numbers' ? 'string' : type,
+      choices: spec.check.choices,
+      describe: spec.description,
+      group: `${group}:`,
+      demandOption: demanded,
+      defaultDescription: defaultText(spec),
+    };
+    return [[name, flag]];
+  }),
+);
+
 const flags = {
-  content: { type: 'string', demandOption: true, describe: 'Content image' },
-  style: { type: 'string', demandOption: true, describe: 'Style image, or several separated by commas' },
-  output: { type: 'string', demandOption: true, describe: 'Output image; the format follows the extension' },
-  'style-blend-weights': { type: 'string', describe: 'Comma-separated weights of the style images' },
-  'image-size': { type: 'number', default: defaults.imageSize, describe: 'Longest side of the output, in pixels' },
-  'style-scale': { type: 'number', default: defaults.styleScale, describe: 'Longest side of the style images, as a multiple of --image-size' },
-  iterations: { type: 'number', default: defaults.iterations },
-  'content-weight': { type: 'number', default: defaults.contentWeight },
-  'style-weight': { type: 'number', default: defaults.styleWeight },
-  'tv-weight': { type: 'number', default: defaults.tvWeight },
-  'content-layers': { type: 'string', default: defaults.contentLayers.join(','), describe: 'Comma-separated VGG layers' },
-  'style-layers': { type: 'string', default: defaults.styleLayers.join(','), describe: 'Comma-separated VGG layers' },
-  'normalize-gradients': { type: 'boolean', default: defaults.normalizeGradients, describe: "Scale each layer's gradient to unit L1 norm" },
-  optimizer: { choices: ['lbfgs', 'adam'], default: defaults.optimizer },
-  'learning-rate': { type: 'number', default: defaults.learningRate, describe: "Adam's step size" },
-  'lbfgs-history': { type: 'number', default: defaults.lbfgsHistory, describe: 'Corrections L-BFGS keeps' },
-  init: { choices: ['random', 'image'], describe: `Start from noise or from an image (default ${defaults.init}; image with --init-image)` },
-  'init-image': { type: 'string', describe: 'Image to start from instead of the content' },
-  seed: { type: 'number', default: defaults.seed },
-  pooling: { choices: ['avg', 'max'], default: defaults.pooling },
-  precision: { choices: precisions, default: defaults.precision, describe: "The network's arithmetic; bfloat16 is faster on hardware with bf16 units" },
-  'original-colors': { type: 'boolean', default: defaults.originalColors, describe: "Keep the content's colours; stylize luminance only" },
-  model: { type: 'string', describe: "TorchScript VGG-19 file, or 'random' (default: $NEURAL_STYLE_MODEL, else models/vgg19.pt)" },
-  preprocess: { choices: preprocessings, describe: 'Input normalisation, for models without metadata (default torchvision)' },
-  device: { type: 'string', default: defaults.device, describe: 'auto, cpu, cuda or cuda:N' },
-  threads: { type: 'number', default: defaults.threads, describe: 'CPU threads; 0 for one per core this process can use' },
-  'print-iter': { type: 'number', default: 50, describe: 'Report losses every N iterations; 0 for never' },
-  'save-iter': { type: 'number', default: 0, describe: 'Also write OUTPUT_N.ext every N iterations; 0 for never' },
-  json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout' },
-} as const;
+  ...optionFlags,
+  'print-iter': { type: 'number', default: 50, group: 'Output:', describe: 'Report losses every N iterations; 0 for never' },
+  json: { type: 'boolean', default: false, group: 'Output:', describe: 'Print one JSON object per line on stdout' },
+} as const satisfies Record<string, yargs.Options>;
+
+/** The options the flags given on the command line set; those left out take the API's defaults. */
+function optionsFromFlags(args: Record<string, unknown>): Partial<StylizeOptions> {
+  const options: Record<string, unknown> = {};
+  for (const [option, spec] of Object.entries(optionTable) as Array<[string, OptionSpec<unknown, unknown>]>) {
+    const value = spec.flag && args[spec.flag.name];
+    if (value === undefined) continue;
+    const { type } = spec.flag!;
+    options[option] = type === 'list' ? list(String(value)) : type === 'numbers' ? list(String(value)).map(Number) : value;
+  }
+  return options;
+}
 
 const downloadFlags = {
   weights: { choices: ['caffe', 'torchvision'], default: 'caffe', describe: 'caffe: the original Caffe VGG-19, which the default loss weights suit; torchvision: its own training' },
@@ -75,12 +78,8 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<void> 
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
     .command('$0', 'Stylize the content image with the style image(s)', (command) =>
       command.options(flags).check((args) => {
-        for (const name of ['print-iter', 'save-iter'] as const) {
-          const value = args[name];
-          if (!Number.isInteger(value) || value < 0) {
-            throw new Error(`Expected a non-negative integer for --${name} but received ${value}`);
-          }
-        }
+        const value = args['print-iter'];
+        if (!Number.isInteger(value) || value < 0) throw new Error(`Expected a non-negative integer for --print-iter but received ${value}`);
         return true;
       }), (args) => stylizeCommand(args, signal))
     .command('download-model', 'Download pretrained VGG-19 weights and convert them into the model runs use', (command) =>
@@ -128,11 +127,11 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
   // Imported only now, so that --help and usage errors work even without the native addon.
   const { stylize } = await import('./stylize');
   const printIter = args['print-iter'];
-  const saveIter = args['save-iter'];
+  const output = args.output as string;
   const snapshots: Promise<void>[] = [];
 
   const onProgress = (event: ProgressEvent) => {
-    if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(args.output, event.iteration)));
+    if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(output, event.iteration)));
     if (printIter === 0 || event.iteration % printIter !== 0) return;
     if (args.json) {
       const { iteration, iterations, loss, content, style, tv, elapsedMs } = event;
@@ -145,36 +144,10 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
     }
   };
 
-  const styles = list(args.style);
   const running = stylize({
-    content: args.content,
-    style: styles.length === 1 ? styles[0] : styles,
-    styleBlendWeights: args['style-blend-weights'] === undefined ? undefined : list(args['style-blend-weights']).map(Number),
-    output: args.output,
-    imageSize: args['image-size'],
-    styleScale: args['style-scale'],
-    iterations: args.iterations,
-    contentWeight: args['content-weight'],
-    styleWeight: args['style-weight'],
-    tvWeight: args['tv-weight'],
-    contentLayers: list(args['content-layers']),
-    styleLayers: list(args['style-layers']),
-    normalizeGradients: args['normalize-gradients'],
-    optimizer: args.optimizer as Optimizer,
-    learningRate: args['learning-rate'],
-    lbfgsHistory: args['lbfgs-history'],
-    init: args.init as Init | undefined,
-    initImage: args['init-image'],
-    seed: args.seed,
-    pooling: args.pooling as Pooling,
-    precision: args.precision,
-    originalColors: args['original-colors'],
-    model: args.model,
-    preprocess: args.preprocess,
-    device: args.device as Device,
-    threads: args.threads,
-    progressInterval: printIter || args.iterations,
-    previewInterval: saveIter,
+    ...(optionsFromFlags(args) as StylizeOptions),
+    // Only after the last iteration when no report is due.
+    progressInterval: printIter || 2 ** 31 - 1,
     onProgress,
     signal,
   });
@@ -193,7 +166,8 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
 /** Messages name options as the API does (imageSize); here they are flags (--image-size). */
 export function asFlag(message: string): string {
   const flagFor = (name: string) => {
-    const flag = name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+    const tabled = (optionTable as Record<string, OptionSpec<unknown, unknown>>)[name]?.flag?.name;
+    const flag = tabled ?? name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
     return flag in flags || flag in downloadFlags || flag in convertFlags ? `--${flag}` : name;
   };
   return message

@@ -3,9 +3,9 @@ import { extname } from 'node:path';
 import sharp from 'sharp';
 
 import { writeAtomically } from './files';
-import { CheckedImageInput, outputFormats, RgbImage } from './options';
+import { CheckedImageInput, outputFormats, OutputFormat, RgbImage } from './image-input';
 
-export type OutputFormat = (typeof outputFormats)[string];
+export type { OutputFormat } from './image-input';
 
 function unreadable(input: CheckedImageInput, name: string, error: unknown): Error {
   const source =

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { readStateDict } from './checkpoint';
 import { temporaryPathBeside, writeAtomically } from './files';
 import { addon } from './native';
-import { checkFile, invalid, oneOf, packageModelPath, Preprocess, preprocessings, writablePath } from './options';
+import { checkFile, invalid, oneOf, writablePath } from './checks';
+import { packageModelPath, Preprocess, preprocessings } from './options';
 import { AbortError } from './stylize';
 
 export type PretrainedWeights = 'caffe' | 'torchvision';
@@ -120,7 +121,7 @@ export async function convertModel(options: ConvertModelOptions): Promise<ModelF
   const { weights } = options;
   if (typeof weights !== 'string' || weights === '') throw invalid('weights', 'the path of a .pth file', weights);
   checkFile('weights', weights);
-  const preprocess = oneOf('preprocess', options.preprocess, preprocessings);
+  const preprocess = oneOf(preprocessings)('preprocess', options.preprocess);
   return writeVgg19(weights, weights, preprocess, modelOutput(options.output));
 }
 
@@ -173,7 +174,7 @@ async function fetchToFile(url: string, path: string, timeoutMs: number, onProgr
  */
 export async function downloadModel(options: DownloadModelOptions = {}): Promise<DownloadedModel> {
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const weights = oneOf('weights', options.weights ?? 'caffe', Object.keys(pretrainedWeights) as PretrainedWeights[]);
+  const weights = oneOf(Object.keys(pretrainedWeights) as PretrainedWeights[])('weights', options.weights ?? 'caffe');
   const published = pretrainedWeights[weights];
   const url = options.url ?? published.url;
   if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw invalid('url', 'an http or https URL', url);

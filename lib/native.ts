@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import type { RgbImage } from './options';
+import { optionTable, ResolvedOptions, RgbImage } from './options';
 
 const packageRoot = resolve(__dirname, '..');
 
@@ -110,6 +110,26 @@ export interface NativeAddon {
   evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
   saveModel(options: NativeSaveModelOptions): Promise<void>;
   runtimeInfo(): NativeRuntimeInfo;
+}
+
+/** The options the engine reads at `levels` (with the model, with the run), and the model's seed. */
+function engineOptions(o: ResolvedOptions, levels: ReadonlyArray<'model' | 'run'>): Record<string, unknown> {
+  const read = Object.entries(optionTable).filter(([, spec]) => 'engine' in spec && levels.includes(spec.engine!));
+  return { ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])), modelSeed: o.seed };
+}
+
+/** What evaluate() reads: the model and the objective, from resolved options. */
+export function nativeModelOptions(o: ResolvedOptions): NativeModelOptions {
+  return engineOptions(o, ['model']) as unknown as NativeModelOptions;
+}
+
+/** What the engine's stylize() reads, from resolved options and the images decoded for them. */
+export function nativeStylizeOptions(
+  o: ResolvedOptions,
+  images: { content: RgbImage; styles: RgbImage[]; initImage?: RgbImage },
+  availableMemory: number,
+): NativeStylizeOptions {
+  return { ...(engineOptions(o, ['model', 'run']) as unknown as NativeStylizeOptions), ...images, availableMemory };
 }
 
 /** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */

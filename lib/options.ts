@@ -1,42 +1,34 @@
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+// Every option of stylize() in one table: its check, default, command-line flag, help group and
+// description. The API's types and defaults, resolveOptions, the command line's flags and help,
+// the native options object and the docs' option table all come from it.
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 
+import {
+  abortSignal,
+  boolean,
+  callback,
+  check,
+  Check,
+  checkFile,
+  integerFrom,
+  invalid,
+  isNumber,
+  layerList,
+  nearest,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  oneOf,
+  optional,
+  positiveInteger,
+  positiveNumber,
+  writablePath,
+} from './checks';
 import { usableCpus } from './cpus';
-import type { OutputFormat } from './image';
+import { CheckedImageInput, ImageInput, imageInput, outputFormats, StylizedImage } from './image-input';
 
-/**
- * Pixels already in memory, 8 bits a sample, rows top to bottom, channels interleaved and read as
- * sRGB: 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA. A canvas's ImageData, a result's image and a
- * preview all have this shape.
- */
-export interface RawImage {
-  width: number;
-  height: number;
-  data: Uint8Array | Uint8ClampedArray;
-  /** Samples a pixel; default data.length / (width * height). */
-  channels?: 1 | 2 | 3 | 4;
-}
-
-/** A file path, the bytes of an image in any format sharp reads, or raw pixels. */
-export type ImageInput = string | Buffer | RawImage;
-
-/** An image input once checked: raw pixels always say how many channels they have. */
-export type CheckedImageInput = string | Buffer | Required<RawImage>;
-
-/** An 8-bit RGB image, rows top to bottom, channels interleaved. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  /** width * height * 3 bytes. */
-  data: Buffer;
-}
-
-/** An image the run made: raw RGB, and a way to encode it. */
-export interface StylizedImage extends RgbImage {
-  /** Encodes the image, for example as 'png' or 'jpeg'. */
-  encode(format: OutputFormat): Promise<Buffer>;
-}
+export type { CheckedImageInput, ImageInput, RawImage, RgbImage, StylizedImage } from './image-input';
 
 export interface ProgressEvent {
   /** Iterations done so far (one iteration is one evaluation of the loss). */
@@ -53,9 +45,12 @@ export interface ProgressEvent {
   preview?: StylizedImage;
 }
 
-export type Optimizer = 'lbfgs' | 'adam';
-export type Init = 'random' | 'image';
-export type Pooling = 'avg' | 'max';
+export const optimizers = ['lbfgs', 'adam'] as const;
+export type Optimizer = (typeof optimizers)[number];
+export const inits = ['random', 'image'] as const;
+export type Init = (typeof inits)[number];
+export const poolings = ['avg', 'max'] as const;
+export type Pooling = (typeof poolings)[number];
 /** How a model expects its input; see models/README.md. */
 export const preprocessings = ['torchvision', 'caffe'] as const;
 export type Preprocess = (typeof preprocessings)[number];
@@ -64,247 +59,67 @@ export type Precision = (typeof precisions)[number];
 /** 'auto' picks CUDA device 0 when there is one, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
-export interface StylizeOptions {
-  /** The image whose content is kept: a path, encoded bytes, or raw pixels. */
-  content: ImageInput;
-  /** The style image, or several to blend. */
-  style: ImageInput | ImageInput[];
-  /** Relative weight of each style image when blending several; default: equal. */
-  styleBlendWeights?: number[];
-  /** Where to write the result; the format follows the extension. Written atomically. */
-  output?: string;
-  /** Longest side of the result in pixels; default 512. */
-  imageSize?: number;
-  /**
-   * Longest side of the style images as a multiple of imageSize; default 1. Smaller makes the
-   * style's strokes and textures larger in the result, larger makes them finer.
-   */
-  styleScale?: number;
-  /** Loss evaluations to run; default 1000. */
-  iterations?: number;
-  /** Default 5. */
-  contentWeight?: number;
-  /** Default 100. */
-  styleWeight?: number;
-  /** Total-variation smoothing weight; default 1e-3. */
-  tvWeight?: number;
-  /** VGG layers whose activations the content loss compares; default ['relu4_2']. */
-  contentLayers?: string[];
-  /** VGG layers whose Gram matrices the style loss compares; default relu1_1 … relu5_1. */
-  styleLayers?: string[];
-  /**
-   * Scale the gradient each content and style layer sends back to unit L1 norm (times its
-   * weight), as jcjohnson/neural-style's -normalize_gradients does; the losses reported are
-   * unchanged. Default false.
-   */
-  normalizeGradients?: boolean;
-  /** Default 'lbfgs'. */
-  optimizer?: Optimizer;
-  /** Adam's step size; default 10. L-BFGS takes unit steps. */
-  learningRate?: number;
-  /** Corrections L-BFGS keeps; default 100. */
-  lbfgsHistory?: number;
-  /** Start from noise ('random') or from an image ('image'); default 'random'. */
-  init?: Init;
-  /**
-   * The image to start from instead of the content image (so init is 'image'), scaled to the
-   * content's size: for example a result at a lower imageSize, to refine it at a higher one.
-   */
-  initImage?: ImageInput;
-  /** Seeds the initial noise and the weights of model 'random'; default 0. */
-  seed?: number;
-  /**
-   * Keep the content image's colours: only the luminance is stylized, as jcjohnson/neural-style's
-   * -original_colors does. Default false.
-   */
-  originalColors?: boolean;
-  /** Pooling between VGG blocks; default 'avg', as Gatys et al. recommend. */
-  pooling?: Pooling;
-  /**
-   * The precision the network's layers run in; default 'float32'. 'bfloat16' is faster where
-   * the hardware computes in it (CPUs with AVX-512 BF16, recent GPUs) and slower where it does
-   * not; the losses, Gram matrices and optimiser stay in float32, and results differ slightly.
-   */
-  precision?: Precision;
-  /**
-   * A TorchScript VGG-19 file, or 'random' for untrained weights. Default: the
-   * NEURAL_STYLE_MODEL environment variable, else models/vgg19.pt in the package. A file whose
-   * zip checksums do not match is refused as damaged before it loads.
-   */
-  model?: string;
-  /**
-   * How the model expects its input. A model file's own metadata decides when it has any;
-   * otherwise default 'torchvision'.
-   */
-  preprocess?: Preprocess;
-  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; default 'auto'. */
-  device?: Device;
-  /**
-   * CPU threads; default 0, meaning one per core this process can use (its CPU affinity, and a
-   * container's CPU quota, count).
-   */
-  threads?: number;
-  /** Call onProgress every this many iterations, and after the last; default 1. */
-  progressInterval?: number;
-  /**
-   * Call onProgress with the current image every this many iterations (whatever
-   * progressInterval is); default 0 (never).
-   */
-  previewInterval?: number;
-  onProgress?: (event: ProgressEvent) => void;
-  /**
-   * Aborting rejects the promise with an AbortError and stops the native work within an
-   * iteration; onProgress is not called again, even for iterations that had already finished.
-   */
-  signal?: AbortSignal;
+/** The command line's help groups, in the order its help lists them. */
+export const helpGroups = ['Images', 'Weights', 'Layers', 'Optimisation', 'Model', 'Device', 'Output'] as const;
+
+export interface Flag {
+  /** The flag's name without its dashes: image-size for --image-size. */
+  name: string;
+  group: (typeof helpGroups)[number];
+  /** How the command line reads the flag's text; 'list' splits it at commas. */
+  type: 'string' | 'number' | 'boolean' | 'list' | 'numbers';
+  /** The command line cannot run without it. */
+  demanded?: true;
 }
 
-export const defaults = {
-  imageSize: 512,
-  styleScale: 1,
-  iterations: 1000,
-  contentWeight: 5,
-  styleWeight: 100,
-  tvWeight: 1e-3,
-  contentLayers: ['relu4_2'],
-  styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
-  normalizeGradients: false,
-  optimizer: 'lbfgs' as Optimizer,
-  learningRate: 10,
-  lbfgsHistory: 100,
-  init: 'random' as Init,
-  seed: 0,
-  originalColors: false,
-  pooling: 'avg' as Pooling,
-  precision: 'float32' as Precision,
-  device: 'auto' as Device,
-  threads: 0,
-  progressInterval: 1,
-  previewInterval: 0,
-} as const;
-
-/** The formats `output` may name, by extension. */
-export const outputFormats: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif'> = {
-  '.png': 'png',
-  '.jpg': 'jpeg',
-  '.jpeg': 'jpeg',
-  '.webp': 'webp',
-  '.tif': 'tiff',
-  '.tiff': 'tiff',
-  '.avif': 'avif',
-};
-
-export interface ResolvedOptions
-  extends Required<Omit<StylizeOptions, 'content' | 'style' | 'styleBlendWeights' | 'initImage' | 'output' | 'model' | 'preprocess' | 'onProgress' | 'signal'>> {
-  content: CheckedImageInput;
-  styles: CheckedImageInput[];
-  styleBlendWeights: number[];
-  initImage?: CheckedImageInput;
-  output?: string;
-  /** An absolute path, or 'random'. */
-  model: string;
-  preprocess?: Preprocess;
-  onProgress?: (event: ProgressEvent) => void;
-  signal?: AbortSignal;
+export interface OptionSpec<Resolved, Input = Resolved> {
+  /** Checks a value and returns it as the run uses it; also given the default, or undefined. */
+  check: Check<Resolved>;
+  /** The value when the option is left out; without one, `check` is given undefined. */
+  default?: NoInfer<Input>;
+  /** The default in words, where `check` works it out (from the machine, the environment). */
+  defaultText?: string;
+  /** Where the engine reads it: with the model, which evaluate() runs too, or with the run. */
+  engine?: 'model' | 'run';
+  flag?: Flag;
+  /** One line for the docs and the command line's help. */
+  description: string;
+  /** The type callers give; never set. */
+  input?: Input;
 }
 
-function describe(value: unknown): string {
-  const shown =
-    typeof value === 'string' ? `'${value}'` : ArrayBuffer.isView(value) ? `a ${value.constructor.name} of ${value.byteLength} bytes` : String(value);
-  return `${shown} of type ${value === null ? 'null' : typeof value}`;
+// Whether an option has a default stays in its type, for the type of `defaults`.
+function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input> & { default: NoInfer<Input> }): OptionSpec<Resolved, Input> & { default: Input };
+function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input>): OptionSpec<Resolved, Input>;
+function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
+  return spec;
 }
 
-export function invalid(name: string, expected: string, value: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
-}
+const styleName = (count: number, index: number) => (count > 1 ? `style[${index}]` : 'style');
 
-const isInteger = (value: unknown): value is number => Number.isInteger(value);
-const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const styleImages = check('an image or a non-empty array of images', (name, value) => {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) throw invalid(name, styleImages.expected, value);
+  return list.map((style, index) => imageInput(styleName(list.length, index), style));
+});
 
-/** Counts reach the engine as C++ ints. */
-const largestCount = 2 ** 31 - 1;
+// How many there must be depends on the styles: resolveOptions checks that.
+const blendWeights = check('an array of non-negative numbers, not all zero', (name, value) => {
+  if (!Array.isArray(value) || !value.every((weight) => isNumber(weight) && weight >= 0)) throw invalid(name, blendWeights.expected, value);
+  return [...value] as number[];
+});
 
-function integerFrom(smallest: 0 | 1, name: string, value: unknown, largest = largestCount): number {
-  const expected = smallest === 1 ? 'a positive integer' : 'a non-negative integer';
-  if (!isInteger(value) || value < smallest) throw invalid(name, expected, value);
-  if (value > largest) throw invalid(name, `${expected} up to ${largest}`, value);
-  return value;
-}
-
-const positiveInteger = (name: string, value: unknown) => integerFrom(1, name, value);
-const nonNegativeInteger = (name: string, value: unknown, largest?: number) => integerFrom(0, name, value, largest);
-
-function nonNegativeNumber(name: string, value: unknown): number {
-  if (!isNumber(value) || value < 0) throw invalid(name, 'a non-negative number', value);
-  return value;
-}
-
-function positiveNumber(name: string, value: unknown): number {
-  if (!isNumber(value) || value <= 0) throw invalid(name, 'a positive number', value);
-  return value;
-}
-
-function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw invalid(name, 'a boolean', value);
-  return value;
-}
-
-export function oneOf<T extends string | number>(name: string, value: unknown, choices: readonly T[]): T {
-  if (!choices.includes(value as T)) throw invalid(name, `one of ${choices.join(', ')}`, value);
-  return value as T;
-}
-
-function layerList(name: string, value: unknown): string[] {
-  const valid = Array.isArray(value) && value.length > 0 && value.every((layer) => typeof layer === 'string' && /^(conv|relu)\d+_\d+$|^pool\d+$/.test(layer));
-  if (!valid) throw invalid(name, 'a non-empty array of VGG layer names such as relu4_2', value);
-  return value as string[];
-}
-
-/** A path that names an existing regular file: a folder or a pipe would fail, or block, later. */
-export function checkFile(name: string, path: string): void {
-  if (!existsSync(path)) throw new Error(`${name} file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`${name} is not a regular file: ${path}`);
-}
-
-const channelCounts = [1, 2, 3, 4] as const;
-
-function rawImage(name: string, value: RawImage): Required<RawImage> {
-  const width = positiveInteger(`${name}.width`, value.width);
-  const height = positiveInteger(`${name}.height`, value.height);
-  const { data, channels } = value;
-  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-    throw invalid(`${name}.data`, 'a Buffer, Uint8Array or Uint8ClampedArray', data);
-  }
-  if (channels !== undefined) {
-    oneOf(`${name}.channels`, channels, channelCounts);
-    if (data.length !== width * height * channels) {
-      throw invalid(`${name}.data`, `${width} x ${height} x ${channels} = ${width * height * channels} bytes`, data);
-    }
-    return { width, height, data, channels };
-  }
-  const inferred = channelCounts.find((count) => data.length === width * height * count);
-  if (inferred === undefined) {
-    const sizes = channelCounts.map((count) => width * height * count);
-    throw invalid(`${name}.data`, `${width} x ${height} pixels of 1 to 4 channels: ${sizes.join(', ')} bytes`, data);
-  }
-  return { width, height, data, channels: inferred };
-}
-
-function imageInput(name: string, value: unknown): CheckedImageInput {
-  if (Buffer.isBuffer(value)) {
-    if (value.length === 0) throw invalid(name, 'a non-empty Buffer', value);
-    return value;
-  }
-  if (typeof value === 'object' && value !== null) return rawImage(name, value as RawImage);
-  if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path, a Buffer or raw pixels', value);
-  checkFile(name, value);
-  return value;
-}
+const outputPath = check(`a file path ending in ${Object.keys(outputFormats).join(', ')}`, (name, value) => {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw invalid(name, 'a file path', value);
+  if (!(extname(value).toLowerCase() in outputFormats)) throw invalid(name, outputPath.expected, value);
+  return writablePath(name, value);
+});
 
 /** The model file to use when none is given: the environment's, else the package's own. */
 export const packageModelPath = resolve(__dirname, '..', 'models', 'vgg19.pt');
 
-function modelPath(value: unknown): string {
+const modelPath = check("a TorchScript file path or 'random'", (name, value) => {
   const given = value ?? process.env.NEURAL_STYLE_MODEL;
   if (given === 'random') return given;
   if (given === undefined || given === '') {
@@ -313,117 +128,285 @@ function modelPath(value: unknown): string {
       `No VGG-19 model was given and none was found at ${packageModelPath}. Download one there with ` +
         '`npx neural-style download-model` (see models/README.md), pass model (--model, or the ' +
         'NEURAL_STYLE_MODEL environment variable) the path of a TorchScript VGG-19, or model: ' +
-        '\'random\' for untrained weights.',
+        "'random' for untrained weights.",
     );
   }
-  if (typeof given !== 'string') throw invalid('model', "a TorchScript file path or 'random'", given);
-  checkFile('model', given);
+  if (typeof given !== 'string') throw invalid(name, modelPath.expected, given);
+  checkFile(name, given);
   return resolve(given);
-}
+});
 
-function device(value: unknown): Device {
-  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value)) {
-    throw invalid('device', "one of auto, cpu, cuda, cuda:N", value);
-  }
+const device = check('one of auto, cpu, cuda, cuda:N', (name, value) => {
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d+)?)$/.test(value)) throw invalid(name, device.expected, value);
   return value as Device;
-}
+});
 
 // More threads than the machine has CPUs only slow a run down (2000 threads made two 32-pixel
 // iterations take 49 s), and past the process's thread limit OpenMP waits forever for threads
 // it could not create.
-function threadCount(value: unknown): number {
-  const machineCpus = cpus().length;
-  if (!isInteger(value) || value < 0 || value > machineCpus) {
-    throw invalid('threads', `an integer from 0 to ${machineCpus} (this machine's logical CPUs)`, value);
-  }
-  return value || usableCpus();
-}
+const machineCpus = cpus().length;
+const threadCount = check(`an integer from 0 to ${machineCpus} (this machine's logical CPUs)`, (name, value) => {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > machineCpus) throw invalid(name, threadCount.expected, value);
+  return (value as number) || usableCpus();
+});
 
-function output(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') throw invalid('output', 'a file path', value);
-  const extension = extname(value).toLowerCase();
-  if (!(extension in outputFormats)) {
-    throw invalid('output', `a file path ending in ${Object.keys(outputFormats).join(', ')}`, value);
-  }
-  return writablePath('output', value);
-}
+/** Every option, in the order the docs list them. */
+export const optionTable = {
+  content: option<CheckedImageInput, ImageInput>({
+    check: imageInput,
+    flag: { name: 'content', group: 'Images', type: 'string', demanded: true },
+    description: 'The image whose content is kept: a path, encoded bytes, or raw pixels',
+  }),
+  style: option<CheckedImageInput[], ImageInput | ImageInput[]>({
+    check: styleImages,
+    flag: { name: 'style', group: 'Images', type: 'list', demanded: true },
+    description: 'The style image, or several to blend (on the command line, separated by commas)',
+  }),
+  styleBlendWeights: option<number[]>({
+    check: blendWeights,
+    default: [],
+    defaultText: 'equal',
+    engine: 'model',
+    flag: { name: 'style-blend-weights', group: 'Weights', type: 'numbers' },
+    description: 'Relative weight of each style image when blending several',
+  }),
+  output: option<string | undefined>({
+    check: outputPath,
+    flag: { name: 'output', group: 'Output', type: 'string', demanded: true },
+    description: 'Where to write the result, atomically; the format follows the extension',
+  }),
+  imageSize: option({
+    check: positiveInteger,
+    default: 512,
+    flag: { name: 'image-size', group: 'Images', type: 'number' },
+    description: 'Longest side of the result, in pixels',
+  }),
+  styleScale: option({
+    check: positiveNumber,
+    default: 1,
+    flag: { name: 'style-scale', group: 'Images', type: 'number' },
+    description: "Longest side of the style images as a multiple of imageSize: below 1 the style's strokes grow, above 1 they shrink",
+  }),
+  initImage: option<CheckedImageInput | undefined, ImageInput | undefined>({
+    check: optional(imageInput),
+    defaultText: 'none',
+    flag: { name: 'init-image', group: 'Images', type: 'string' },
+    description: "An image to start from instead of the content, scaled to the content's size (so init is 'image')",
+  }),
+  contentWeight: option({
+    check: nonNegativeNumber,
+    default: 5,
+    engine: 'model',
+    flag: { name: 'content-weight', group: 'Weights', type: 'number' },
+    description: 'Weight of the content loss',
+  }),
+  styleWeight: option({
+    check: nonNegativeNumber,
+    default: 100,
+    engine: 'model',
+    flag: { name: 'style-weight', group: 'Weights', type: 'number' },
+    description: 'Weight of the style loss',
+  }),
+  tvWeight: option({
+    check: nonNegativeNumber,
+    default: 1e-3,
+    engine: 'model',
+    flag: { name: 'tv-weight', group: 'Weights', type: 'number' },
+    description: 'Weight of the total-variation smoothing',
+  }),
+  normalizeGradients: option({
+    check: boolean,
+    default: false,
+    engine: 'model',
+    flag: { name: 'normalize-gradients', group: 'Weights', type: 'boolean' },
+    description: "Scale the gradient each content and style layer sends back to unit L1 norm, times its weight, as jcjohnson/neural-style's -normalize_gradients does",
+  }),
+  contentLayers: option({
+    check: layerList,
+    default: ['relu4_2'],
+    engine: 'model',
+    flag: { name: 'content-layers', group: 'Layers', type: 'list' },
+    description: 'VGG layers whose activations the content loss compares',
+  }),
+  styleLayers: option({
+    check: layerList,
+    default: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
+    engine: 'model',
+    flag: { name: 'style-layers', group: 'Layers', type: 'list' },
+    description: 'VGG layers whose Gram matrices the style loss compares',
+  }),
+  iterations: option({
+    check: positiveInteger,
+    default: 1000,
+    engine: 'run',
+    flag: { name: 'iterations', group: 'Optimisation', type: 'number' },
+    description: 'Loss evaluations to run',
+  }),
+  optimizer: option({
+    check: oneOf(optimizers),
+    default: 'lbfgs',
+    engine: 'run',
+    flag: { name: 'optimizer', group: 'Optimisation', type: 'string' },
+    description: 'L-BFGS takes unit steps; Adam takes learningRate',
+  }),
+  learningRate: option({
+    check: positiveNumber,
+    default: 10,
+    engine: 'run',
+    flag: { name: 'learning-rate', group: 'Optimisation', type: 'number' },
+    description: "Adam's step size",
+  }),
+  lbfgsHistory: option({
+    check: positiveInteger,
+    default: 100,
+    engine: 'run',
+    flag: { name: 'lbfgs-history', group: 'Optimisation', type: 'number' },
+    description: 'Corrections L-BFGS keeps',
+  }),
+  init: option<Init | undefined>({
+    check: optional(oneOf(inits)),
+    defaultText: "'random', or 'image' with initImage",
+    engine: 'run',
+    flag: { name: 'init', group: 'Optimisation', type: 'string' },
+    description: 'Start from noise, or from an image (the content, or initImage)',
+  }),
+  seed: option({
+    check: integerFrom(0, Number.MAX_SAFE_INTEGER),
+    default: 0,
+    engine: 'run',
+    flag: { name: 'seed', group: 'Optimisation', type: 'number' },
+    description: "Seeds the initial noise and the weights of model 'random'",
+  }),
+  model: option<string, string | undefined>({
+    check: modelPath,
+    defaultText: 'NEURAL_STYLE_MODEL, else models/vgg19.pt in the package',
+    engine: 'model',
+    flag: { name: 'model', group: 'Model', type: 'string' },
+    description: "A TorchScript VGG-19 file, or 'random' for untrained weights; a file whose zip checksums do not match is refused",
+  }),
+  preprocess: option<Preprocess | undefined>({
+    check: optional(oneOf(preprocessings)),
+    defaultText: "the model's metadata, else 'torchvision'",
+    engine: 'model',
+    flag: { name: 'preprocess', group: 'Model', type: 'string' },
+    description: 'How the model expects its input, for models whose metadata does not say (see models/README.md)',
+  }),
+  pooling: option({
+    check: oneOf(poolings),
+    default: 'avg',
+    engine: 'model',
+    flag: { name: 'pooling', group: 'Model', type: 'string' },
+    description: 'Pooling between VGG blocks; avg as Gatys et al. recommend',
+  }),
+  precision: option({
+    check: oneOf(precisions),
+    default: 'float32',
+    engine: 'model',
+    flag: { name: 'precision', group: 'Device', type: 'string' },
+    description: 'The arithmetic of the network\'s layers; bfloat16 is faster where the hardware computes in it, slower elsewhere (losses, Gram matrices and optimiser stay float32)',
+  }),
+  device: option<Device>({
+    check: device,
+    default: 'auto',
+    engine: 'run',
+    flag: { name: 'device', group: 'Device', type: 'string' },
+    description: 'auto takes CUDA device 0 when there is one, else the CPU',
+  }),
+  threads: option({
+    check: threadCount,
+    default: 0,
+    engine: 'model',
+    flag: { name: 'threads', group: 'Device', type: 'number' },
+    description: "CPU threads; 0 for one per core the process can use (its CPU affinity and a container's CPU quota count)",
+  }),
+  originalColors: option({
+    check: boolean,
+    default: false,
+    engine: 'run',
+    flag: { name: 'original-colors', group: 'Output', type: 'boolean' },
+    description: "Keep the content's colours: only the luminance is stylized, as jcjohnson/neural-style's -original_colors does",
+  }),
+  progressInterval: option({
+    check: positiveInteger,
+    default: 1,
+    engine: 'run',
+    description: 'Call onProgress every this many iterations, and after the last',
+  }),
+  previewInterval: option({
+    check: nonNegativeInteger,
+    default: 0,
+    engine: 'run',
+    flag: { name: 'save-iter', group: 'Output', type: 'number' },
+    description: 'Give onProgress the current image every this many iterations; 0 for never (the command line writes OUTPUT_N)',
+  }),
+  onProgress: option<((event: ProgressEvent) => void) | undefined>({
+    check: callback as Check<((event: ProgressEvent) => void) | undefined>,
+    description: 'Called with a ProgressEvent every progressInterval iterations',
+  }),
+  signal: option<AbortSignal | undefined>({
+    check: abortSignal,
+    description: 'Aborting rejects with an AbortError and stops the native work within an iteration; no onProgress after it',
+  }),
+};
 
-/** A file `name` can be written to: its folder exists and is writable, and it is no folder itself. */
-export function writablePath(name: string, path: string): string {
-  const directory = dirname(resolve(path));
-  if (!existsSync(directory) || !statSync(directory).isDirectory()) {
-    throw new Error(`${name} directory does not exist: ${directory}`);
-  }
-  // Found now rather than after a long run.
-  try {
-    accessSync(directory, constants.W_OK);
-  } catch {
-    throw new Error(`${name} directory is not writable: ${directory}`);
-  }
-  if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${name} is a directory: ${path}`);
-  return path;
+type Table = typeof optionTable;
+type InputOf<Spec> = Spec extends OptionSpec<unknown, infer Input> ? Input : never;
+type ResolvedOf<Spec> = Spec extends OptionSpec<infer Resolved, unknown> ? Resolved : never;
+type Demanded = 'content' | 'style';
+
+/** What stylize() takes: the images, and any option of the table. */
+export type StylizeOptions = { [Name in Demanded]: InputOf<Table[Name]> } & { [Name in Exclude<keyof Table, Demanded>]?: InputOf<Table[Name]> };
+
+/** Every option checked, defaults filled in. */
+export type ResolvedOptions = { [Name in Exclude<keyof Table, 'init'>]: ResolvedOf<Table[Name]> } & { init: Init };
+
+type Defaulted = { [Name in keyof Table]: Table[Name] extends { default: unknown } ? Name : never }[keyof Table];
+
+/** What a run does when nothing is said: jcjohnson/neural-style's choices. */
+export const defaults = Object.freeze(
+  Object.fromEntries(Object.entries(optionTable).flatMap(([name, spec]) => ('default' in spec ? [[name, spec.default]] : []))),
+) as { readonly [Name in Defaulted]: NonNullable<InputOf<Table[Name]>> };
+
+export function unknownOption(name: string, known: Iterable<string>): TypeError {
+  const suggestion = nearest(name, known);
+  return new TypeError(`Unknown option ${name}${suggestion ? `: did you mean ${suggestion}?` : ''}`);
 }
 
 /** Checks every option and fills in the defaults; throws before any native work is done. */
 export function resolveOptions(options: StylizeOptions): ResolvedOptions {
+  // Validate arguments.
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  const known = new Set<string>([...Object.keys(defaults), 'content', 'style', 'styleBlendWeights', 'initImage', 'output', 'model', 'preprocess', 'onProgress', 'signal']);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new TypeError(`Unknown option ${key}`);
-  }
-  const o = { ...defaults, ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) } as StylizeOptions & typeof defaults;
+  for (const name of Object.keys(options)) if (!(name in optionTable)) throw unknownOption(name, Object.keys(optionTable));
+  const given = options as Record<string, unknown>;
 
-  const styleList = Array.isArray(o.style) ? o.style : [o.style];
-  if (styleList.length === 0) throw invalid('style', 'an image or a non-empty array of images', o.style);
-  const styles = styleList.map((style, index) => imageInput(styleList.length > 1 ? `style[${index}]` : 'style', style));
-  const styleBlendWeights = o.styleBlendWeights ?? [];
-  if (
-    !Array.isArray(styleBlendWeights) ||
-    (styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) ||
-    !styleBlendWeights.every((weight) => isNumber(weight) && weight >= 0) ||
-    (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))
-  ) {
-    throw invalid('styleBlendWeights', `an array of ${styles.length} non-negative numbers, not all zero`, styleBlendWeights);
-  }
-  // An init image means starting from it, unless init says otherwise.
-  const init = oneOf('init', options.init ?? (o.initImage === undefined ? o.init : 'image'), ['random', 'image'] as const);
-  if (o.initImage !== undefined && init !== 'image') {
+  // Interpret options: an init image means starting from it, unless init says otherwise.
+  const init = optionTable.init.check('init', given.init) ?? (given.initImage === undefined ? 'random' : 'image');
+  if (given.initImage !== undefined && init !== 'image') {
     throw new TypeError(`initImage is a starting image, but init is '${init}': leave init out or make it 'image'`);
   }
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalid('onProgress', 'a function', o.onProgress);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal', 'an AbortSignal', o.signal);
+  const resolved = Object.fromEntries(
+    Object.entries(optionTable).map(([name, spec]) => [name, (spec.check as Check<unknown>)(name, given[name] ?? spec.default)]),
+  ) as ResolvedOptions;
+  resolved.init = init;
 
-  return {
-    content: imageInput('content', o.content),
-    styles,
-    styleBlendWeights,
-    output: output(o.output),
-    imageSize: positiveInteger('imageSize', o.imageSize),
-    styleScale: positiveNumber('styleScale', o.styleScale),
-    iterations: positiveInteger('iterations', o.iterations),
-    contentWeight: nonNegativeNumber('contentWeight', o.contentWeight),
-    styleWeight: nonNegativeNumber('styleWeight', o.styleWeight),
-    tvWeight: nonNegativeNumber('tvWeight', o.tvWeight),
-    contentLayers: layerList('contentLayers', o.contentLayers),
-    styleLayers: layerList('styleLayers', o.styleLayers),
-    normalizeGradients: boolean('normalizeGradients', o.normalizeGradients),
-    optimizer: oneOf('optimizer', o.optimizer, ['lbfgs', 'adam'] as const),
-    learningRate: positiveNumber('learningRate', o.learningRate),
-    lbfgsHistory: positiveInteger('lbfgsHistory', o.lbfgsHistory),
-    init,
-    initImage: o.initImage === undefined ? undefined : imageInput('initImage', o.initImage),
-    seed: nonNegativeInteger('seed', o.seed, Number.MAX_SAFE_INTEGER),
-    originalColors: boolean('originalColors', o.originalColors),
-    pooling: oneOf('pooling', o.pooling, ['avg', 'max'] as const),
-    precision: oneOf('precision', o.precision, precisions),
-    model: modelPath(o.model),
-    preprocess: o.preprocess === undefined ? undefined : oneOf('preprocess', o.preprocess, preprocessings),
-    device: device(o.device),
-    threads: threadCount(o.threads),
-    progressInterval: positiveInteger('progressInterval', o.progressInterval),
-    previewInterval: nonNegativeInteger('previewInterval', o.previewInterval),
-    onProgress: o.onProgress,
-    signal: o.signal,
-  };
+  // Validate interpreted options.
+  const { style: styles, styleBlendWeights } = resolved;
+  if ((styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) || (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))) {
+    throw invalid('styleBlendWeights', `an array of ${styles.length} non-negative numbers, not all zero`, styleBlendWeights);
+  }
+  return resolved;
+}
+
+/** An option's default as the docs and the help show it. */
+export function defaultText(spec: OptionSpec<unknown, unknown>): string | undefined {
+  if (spec.defaultText !== undefined || spec.default === undefined) return spec.defaultText;
+  return Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default);
+}
+
+/** The docs' option table, in Markdown: README.md holds it, and a test keeps the two the same. */
+export function optionDocs(table: Record<string, OptionSpec<unknown, unknown>> = optionTable): string {
+  const code = (text: string) => `\`${text}\``;
+  const rows = Object.entries(table).map(([name, spec]) =>
+    `| ${code(name)} | ${spec.flag ? code(`--${spec.flag.name}`) : ''} | ${spec.check.expected} | ${defaultText(spec) ?? ''} | ${spec.description} |`);
+  return ['| option | flag | expects | default | |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }

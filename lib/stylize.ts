@@ -1,7 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 
 import { cpuBfloat16 } from './cpus';
-import { addon } from './native';
+import { addon, nativeStylizeOptions } from './native';
 import { decodeImage, encodeImage, scaledSize, writeImage } from './image';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
 import { verifyZipFile } from './zip';
@@ -91,7 +91,7 @@ function availableMemory(): number {
   return process.platform === 'linux' ? process.availableMemory() : 0;
 }
 
-const styleName = (o: ResolvedOptions, index: number) => (o.styles.length > 1 ? `style[${index}]` : 'style');
+const styleName = (o: ResolvedOptions, index: number) => (o.style.length > 1 ? `style[${index}]` : 'style');
 
 /**
  * Refuses, from the images' headers and before decoding any: an image larger than one Buffer can
@@ -101,7 +101,7 @@ const styleName = (o: ResolvedOptions, index: number) => (o.styles.length > 1 ? 
 async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly: boolean): Promise<void> {
   const [contentSize, ...styleSizes] = await Promise.all([
     scaledSize(o.content, 'content', o.imageSize),
-    ...o.styles.map((style, index) => scaledSize(style, styleName(o, index), styleSize)),
+    ...o.style.map((style, index) => scaledSize(style, styleName(o, index), styleSize)),
   ]);
   const images = [
     { option: 'imageSize', value: o.imageSize, what: 'image', ...contentSize },
@@ -158,7 +158,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   }
   const [content, ...styles] = await Promise.all([
     decodeImage(o.content, 'content', o.imageSize),
-    ...o.styles.map((style, index) => decodeImage(style, styleName(o, index), styleSize)),
+    ...o.style.map((style, index) => decodeImage(style, styleName(o, index), styleSize)),
   ]);
   // Decoded only now: it takes the content's size.
   const initImage =
@@ -166,16 +166,9 @@ async function run(options: StylizeOptions): Promise<Result> {
   throwIfAborted(o.signal);
 
   const onProgress = o.onProgress;
+  // The estimate above can be short; the engine refuses tensor memory past what is available now.
   const job = addon.stylize(
-    {
-      ...o,
-      modelSeed: o.seed,
-      // The estimate above can be short; the engine refuses tensor memory past this instead.
-      availableMemory: availableMemory(),
-      content,
-      styles,
-      initImage,
-    },
+    nativeStylizeOptions(o, { content, styles, initImage }, availableMemory()),
     onProgress &&
       ((event) => onProgress({ ...event, iterations: o.iterations, preview: event.preview && stylized(event.preview) } satisfies ProgressEvent)),
   );

@@ -11,15 +11,14 @@ const { cpus } = require('node:os');
 // Run in a child with ONEDNN_VERBOSE=1: one small evaluation makes oneDNN report its ISA, and
 // the process's mappings name the BLAS library LibTorch loaded.
 function probe() {
-  const { addon } = require('../dist/native');
+  const { addon, nativeModelOptions } = require('../dist/native');
+  const { resolveOptions } = require('../dist/options');
   // Large enough that LibTorch gives the convolution to oneDNN (over 20480 input values).
   const image = { width: 96, height: 96, data: new Float32Array(3 * 96 * 96).fill(0.5) };
+  const rgb = { width: 1, height: 1, data: Buffer.alloc(3) };
+  const model = nativeModelOptions(resolveOptions({ content: rgb, style: rgb, model: 'random', contentLayers: ['relu1_1'], styleLayers: ['relu1_1'], threads: 1 }));
   return addon
-    .evaluate({
-      model: 'random', modelSeed: 0, pooling: 'avg', precision: 'float32', contentLayers: ['relu1_1'], styleLayers: ['relu1_1'],
-      contentWeight: 1, styleWeight: 1, tvWeight: 0, styleBlendWeights: [], normalizeGradients: false, threads: 1,
-      content: image, styles: [image], image,
-    })
+    .evaluate({ ...model, content: image, styles: [image], image })
     .then(() => {
       const blas = readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/)[5]).find((path) => /blas/.test(path ?? ''));
       console.log(`blas-library:${blas ?? ''}`);

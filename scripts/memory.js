@@ -15,34 +15,22 @@ const { cpuReport } = require('./cpu-report');
 // One run of a width x 3/4 width image: random weights, four L-BFGS iterations with a history
 // of five, so that the optimiser's state (counted separately by the check) stays small.
 async function child(width, precision) {
-  const { addon } = require('../dist/native');
-  const { defaults } = require('../dist/options');
+  const { addon, nativeStylizeOptions } = require('../dist/native');
+  const { resolveOptions } = require('../dist/options');
   const height = Math.round((width * 3) / 4);
   const image = (w, h, seed) => {
     const data = Buffer.alloc(w * h * 3);
     for (let i = 0; i < data.length; i++) data[i] = (i * seed) % 251;
     return { width: w, height: h, data };
   };
+  const images = { content: image(width, height, 7), styles: [image(64, 48, 3)] };
+  const resolved = resolveOptions({
+    content: images.content, style: images.styles, model: 'random', iterations: 4, lbfgsHistory: 5, init: 'image', device: 'cpu', precision,
+  });
   // What the process holds before the run (Node, LibTorch's code) is not what the run needs.
   addon.runtimeInfo();
   const startBytes = process.memoryUsage.rss();
-  const job = addon.stylize(
-    {
-      ...defaults,
-      model: 'random',
-      modelSeed: 0,
-      availableMemory: 0,
-      styleBlendWeights: [],
-      content: image(width, height, 7),
-      styles: [image(64, 48, 3)],
-      iterations: 4,
-      lbfgsHistory: 5,
-      init: 'image',
-      device: 'cpu',
-      precision,
-    },
-    () => {},
-  );
+  const job = addon.stylize(nativeStylizeOptions(resolved, images, 0), () => {});
   await job.promise;
   console.log(JSON.stringify({ pixels: width * height, startBytes, growthBytes: process.resourceUsage().maxRSS * 1024 - startBytes }));
 }

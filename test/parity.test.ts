@@ -3,30 +3,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { addon, NativeModelOptions } from '../lib/native';
-import { defaults } from '../lib/options';
+import { addon, NativeModelOptions, nativeModelOptions } from '../lib/native';
+import { defaults, resolveOptions, StylizeOptions } from '../lib/options';
 import { stylize } from '../lib/stylize';
 import { fixture, pattern, planar, png, reference, relativeError, temporaryDir, writeRaw } from './helpers';
 
 const width = 40;
 const height = 32;
 
-function lossOptions(model: string, overrides: Partial<NativeModelOptions> = {}): NativeModelOptions {
-  return {
-    model,
-    modelSeed: 0,
-    pooling: 'avg',
-    precision: 'float32',
-    contentLayers: [...defaults.contentLayers],
-    styleLayers: [...defaults.styleLayers],
-    contentWeight: defaults.contentWeight,
-    styleWeight: defaults.styleWeight,
-    tvWeight: 0.5,
-    styleBlendWeights: [],
-    normalizeGradients: false,
-    threads: 2,
-    ...overrides,
-  };
+function lossOptions(model: string, overrides: Partial<StylizeOptions> = {}): NativeModelOptions {
+  // The images stand in: evaluate() is given its own; there must be one style per blend weight.
+  const pixel = { width: 1, height: 1, data: Buffer.alloc(3) };
+  const style = Array.from({ length: overrides.styleBlendWeights?.length || 1 }, () => pixel);
+  return nativeModelOptions(resolveOptions({ content: pixel, style, model, tvWeight: 0.5, threads: 2, ...overrides }));
 }
 
 type Losses = { loss: number; content: number; style: number; tv: number };
@@ -51,7 +40,7 @@ function referenceEvaluation(options: NativeModelOptions, content: PlanarImage, 
   return { ...losses, gradient: new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4) };
 }
 
-describe.each([
+describe.each<[string, string, Partial<StylizeOptions>]>([
   ['torchvision-style model, avg pooling', 'tiny-numbered.pt', {}],
   ['named caffe model (metadata), max pooling', 'tiny-named.pt', { pooling: 'max' }],
   ['whole network, two blended styles, other layers', 'tiny-whole.pt', {
@@ -60,7 +49,7 @@ describe.each([
   ['gradients normalized per layer, a layer both content and style', 'tiny-numbered.pt', {
     normalizeGradients: true, contentLayers: ['relu4_2', 'relu2_1'], styleLayers: ['relu1_1', 'relu2_1', 'relu4_2'],
   }],
-])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<NativeModelOptions>) => {
+])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<StylizeOptions>) => {
   test('losses and gradient within 1e-4 relative', async () => {
     const options = lossOptions(fixture(modelName), overrides);
     const styleCount = options.styleBlendWeights.length || 1;

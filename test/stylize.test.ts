@@ -8,7 +8,7 @@ import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from 
 import { decodeImage } from '../lib/image';
 import { resolveOptions } from '../lib/options';
 import * as cpuFeatures from '../lib/cpus';
-import { addon } from '../lib/native';
+import { addon, nativeStylizeOptions } from '../lib/native';
 import { atomicWriteOf, fixture, largestDifference, luma, pattern, patternPng, png, relativeError, temporaryDir, watchFolder } from './helpers';
 
 
@@ -233,12 +233,9 @@ test('raw pixels are read like the same picture encoded: RGB, canvas-style RGBA 
 
 test('the engine refuses an init image of another size than the content', async () => {
   const image = (width: number) => ({ width, height: 32, data: Buffer.alloc(width * 32 * 3, 90) });
-  const job = addon.stylize({
-    model: fixture('tiny-numbered.pt'), modelSeed: 0, pooling: 'avg', precision: 'float32', contentLayers: ['relu4_2'], styleLayers: ['relu1_1'],
-    contentWeight: 5, styleWeight: 100, tvWeight: 1e-3, styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(40)],
-    iterations: 1, optimizer: 'lbfgs', learningRate: 10, lbfgsHistory: 5, init: 'image', initImage: image(41), seed: 0,
-    originalColors: false, device: 'cpu', threads: 1, availableMemory: 0, progressInterval: 1, previewInterval: 0,
-  });
+  const images = { content: image(40), styles: [image(40)], initImage: image(41) };
+  const options = resolveOptions({ content: images.content, style: images.styles, initImage: images.content, model: fixture('tiny-numbered.pt'), iterations: 1 });
+  const job = addon.stylize(nativeStylizeOptions(options, images, 0));
   await expect(job.promise).rejects.toThrow(/^The init image is 41x32 pixels, not the content's 40x32$/);
 });
 

@@ -7,19 +7,19 @@ import { fixture } from './helpers';
 function stylizeInWorker(model: string, size: number, iterations: number): Worker {
   const script = `
     const { parentPort, workerData } = require('node:worker_threads');
-    const { addon } = require(workerData.native);
+    const { addon, nativeStylizeOptions } = require(workerData.native);
+    const { resolveOptions } = require(workerData.options);
     const { size, iterations } = workerData;
     const image = (seed) => ({ width: size, height: size, data: Buffer.alloc(size * size * 3, seed) });
-    const job = addon.stylize({
-      model: workerData.model, modelSeed: 0, pooling: 'avg', precision: 'float32', contentLayers: ['relu4_2'],
-      styleLayers: ['relu1_1', 'relu2_1'], contentWeight: 5, styleWeight: 100, tvWeight: 1e-3,
-      styleBlendWeights: [], normalizeGradients: false, content: image(40), styles: [image(200)], iterations, optimizer: 'lbfgs',
-      learningRate: 10, lbfgsHistory: 100, init: 'random', seed: 0, originalColors: false, device: 'cpu', threads: 1, availableMemory: 0,
-      progressInterval: 1, previewInterval: 1,
-    }, (event) => parentPort.postMessage({ progress: event.iteration }));
+    const images = { content: image(40), styles: [image(200)] };
+    const options = resolveOptions({
+      content: images.content, style: images.styles, model: workerData.model, styleLayers: ['relu1_1', 'relu2_1'], iterations,
+      device: 'cpu', threads: 1, previewInterval: 1,
+    });
+    const job = addon.stylize(nativeStylizeOptions(options, images, 0), (event) => parentPort.postMessage({ progress: event.iteration }));
     job.promise.then((result) => parentPort.postMessage({ done: result.iterations, width: result.image.width }));
   `;
-  return new Worker(script, { eval: true, workerData: { native: require.resolve('../dist/native.js'), model, size, iterations } });
+  return new Worker(script, { eval: true, workerData: { native: require.resolve('../dist/native.js'), options: require.resolve('../dist/options.js'), model, size, iterations } });
 }
 
 // The addon is context-aware: it loads and runs inside a worker thread as on the main thread.

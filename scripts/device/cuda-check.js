@@ -10,8 +10,8 @@
 const { cpus } = require('node:os');
 const { parseArgs } = require('node:util');
 
-const { addon } = require('../../dist/native');
-const { defaults } = require('../../dist/options');
+const { addon, nativeStylizeOptions } = require('../../dist/native');
+const { resolveOptions } = require('../../dist/options');
 
 const { values: flags } = parseArgs({
   options: { device: { type: 'string', default: 'cuda' }, size: { type: 'string', default: '512' }, iterations: { type: 'string', default: '20' } },
@@ -39,19 +39,12 @@ function waves(width, height, seed) {
   return { width, height, data };
 }
 
-// The addon's options for a 4:3 run `width` pixels wide; the rest as given.
-function options({ width = 96, ...overrides }) {
+// The addon's options for a 4:3 run `width` pixels wide, or on the images given; the rest as given.
+function options({ width = 96, content, styles, availableMemory = 0, ...overrides }) {
   const height = Math.round((width * 3) / 4);
-  return {
-    ...defaults,
-    model: 'random',
-    modelSeed: 0,
-    availableMemory: 0,
-    styleBlendWeights: [],
-    content: waves(width, height, 1),
-    styles: [waves(width, height, 2)],
-    ...overrides,
-  };
+  const images = { content: content ?? waves(width, height, 1), styles: styles ?? [waves(width, height, 2)] };
+  const resolved = resolveOptions({ content: images.content, style: images.styles, model: 'random', ...overrides });
+  return nativeStylizeOptions(resolved, images, availableMemory);
 }
 
 // Runs the addon, collecting every progress event; resolves with the result or the error.
