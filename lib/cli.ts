@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
-import { defaultText, optionTable, OptionSpec, preprocessings, ProgressEvent, StylizeOptions } from './options';
+import { defaultText, helpGroups, optionTable, OptionTable, preprocessings, ProgressEvent, StylizeOptions } from './options';
 
 const { version } = require('../package.json') as { version: string };
 
@@ -18,33 +18,34 @@ export function iterationPath(output: string, iteration: number): string {
   return `${output.slice(0, output.length - extension.length)}_${iteration}${extension}`;
 }
 
-// The flags of the options in the table, and the command line's own.
-const optionFlags = Object.fromEntries(
-  Object.entries(optionTable).flatMap(([, spec]: [string, OptionSpec<unknown, unknown>]) => {
+// The command line's own flags, beside those of the options.
+const commandFlags = {
+  'print-iter': { type: 'number', default: 50, group: 'Output', describe: 'Report losses every N iterations; 0 for never' },
+  json: { type: 'boolean', default: false, group: 'Output', describe: 'Print one JSON object per line on stdout' },
+} as const;
+
+/** The yargs flags of a table's options, with the command line's own; each names its help group. */
+function stylizeFlags(table: OptionTable) {
+  const optionFlags = Object.values(table).flatMap((spec) => {
     if (!spec.flag) return [];
     const { name, group, type, demanded } = spec.flag;
-    const flag: yargs.Options = {
+    const flag: yargs.Options & { group: string } = {
       type: type === 'list' || type === 'numbers' ? 'string' : type,
       choices: spec.check.choices,
       describe: spec.description,
-      group: `${group}:`,
+      group,
       demandOption: demanded,
       defaultDescription: defaultText(spec),
     };
-    return [[name, flag]];
-  }),
-);
-
-const flags = {
-  ...optionFlags,
-  'print-iter': { type: 'number', default: 50, group: 'Output:', describe: 'Report losses every N iterations; 0 for never' },
-  json: { type: 'boolean', default: false, group: 'Output:', describe: 'Print one JSON object per line on stdout' },
-} as const satisfies Record<string, yargs.Options>;
+    return [[name, flag] as const];
+  });
+  return { ...Object.fromEntries(optionFlags), ...commandFlags } as Record<string, yargs.Options & { group: string }>;
+}
 
 /** The options the flags given on the command line set; those left out take the API's defaults. */
-function optionsFromFlags(args: Record<string, unknown>): Partial<StylizeOptions> {
+function optionsFromFlags(args: Record<string, unknown>, table: OptionTable): Record<string, unknown> {
   const options: Record<string, unknown> = {};
-  for (const [option, spec] of Object.entries(optionTable) as Array<[string, OptionSpec<unknown, unknown>]>) {
+  for (const [option, spec] of Object.entries(table)) {
     const value = spec.flag && args[spec.flag.name];
     if (value === undefined) continue;
     const { type } = spec.flag!;
@@ -70,18 +71,23 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-export async function main(argv: string[], signal?: AbortSignal): Promise<void> {
+/** Runs the command line on `argv`; `table` is the options' (a test gives one with more). */
+export async function main(argv: string[], signal?: AbortSignal, table: OptionTable = optionTable as OptionTable): Promise<void> {
+  const flags = stylizeFlags(table);
   await yargs(argv)
     .scriptName('neural-style')
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
     .command('$0', 'Stylize the content image with the style image(s)', (command) =>
-      command.options(flags).check((args) => {
-        const value = args['print-iter'];
-        if (!Number.isInteger(value) || value < 0) throw new Error(`Expected a non-negative integer for --print-iter but received ${value}`);
-        return true;
-      }), (args) => stylizeCommand(args, signal))
+      helpGroups
+        .reduce((grouped, group) => grouped.group(Object.keys(flags).filter((name) => flags[name].group === group), `${group}:`), command)
+        .options(Object.fromEntries(Object.entries(flags).map(([name, { group: _group, ...flag }]) => [name, flag])))
+        .check((args) => {
+          const value = args['print-iter'] as number;
+          if (!Number.isInteger(value) || value < 0) throw new Error(`Expected a non-negative integer for --print-iter but received ${value}`);
+          return true;
+        }), (args) => stylizeCommand(args, table, signal))
     .command('download-model', 'Download pretrained VGG-19 weights and convert them into the model runs use', (command) =>
       command.options(downloadFlags), (args) => downloadCommand(args, signal))
     .command('convert-model', 'Convert a VGG-19 state dict (.pth) into the model runs use', (command) =>
@@ -123,10 +129,10 @@ async function convertCommand(args: Arguments<typeof convertFlags>): Promise<voi
   print(`Wrote ${result.output} (${result.preprocess} preprocessing)`);
 }
 
-async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSignal): Promise<void> {
+async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable, signal?: AbortSignal): Promise<void> {
   // Imported only now, so that --help and usage errors work even without the native addon.
   const { stylize } = await import('./stylize');
-  const printIter = args['print-iter'];
+  const printIter = args['print-iter'] as number;
   const output = args.output as string;
   const snapshots: Promise<void>[] = [];
 
@@ -145,7 +151,7 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
   };
 
   const running = stylize({
-    ...(optionsFromFlags(args) as StylizeOptions),
+    ...(optionsFromFlags(args, table) as StylizeOptions),
     // Only after the last iteration when no report is due.
     progressInterval: printIter || 2 ** 31 - 1,
     onProgress,
@@ -166,9 +172,9 @@ async function stylizeCommand(args: Arguments<typeof flags>, signal?: AbortSigna
 /** Messages name options as the API does (imageSize); here they are flags (--image-size). */
 export function asFlag(message: string): string {
   const flagFor = (name: string) => {
-    const tabled = (optionTable as Record<string, OptionSpec<unknown, unknown>>)[name]?.flag?.name;
+    const tabled = (optionTable as OptionTable)[name]?.flag?.name;
     const flag = tabled ?? name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    return flag in flags || flag in downloadFlags || flag in convertFlags ? `--${flag}` : name;
+    return tabled || flag in commandFlags || flag in downloadFlags || flag in convertFlags ? `--${flag}` : name;
   };
   return message
     .replace(/^(Expected .* for )(\w+)( but received )/, (_whole, before: string, name: string, after: string) => before + flagFor(name) + after)

@@ -89,9 +89,9 @@ export interface OptionSpec<Resolved, Input = Resolved> {
 }
 
 // Whether an option has a default stays in its type, for the type of `defaults`.
-function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input> & { default: NoInfer<Input> }): OptionSpec<Resolved, Input> & { default: Input };
-function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input>): OptionSpec<Resolved, Input>;
-function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
+export function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input> & { default: NoInfer<Input> }): OptionSpec<Resolved, Input> & { default: Input };
+export function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input>): OptionSpec<Resolved, Input>;
+export function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
   return spec;
 }
 
@@ -145,8 +145,10 @@ const device = check('one of auto, cpu, cuda, cuda:N', (name, value) => {
 // iterations take 49 s), and past the process's thread limit OpenMP waits forever for threads
 // it could not create.
 const machineCpus = cpus().length;
-const threadCount = check(`an integer from 0 to ${machineCpus} (this machine's logical CPUs)`, (name, value) => {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > machineCpus) throw invalid(name, threadCount.expected, value);
+const threadCount = check("an integer from 0 to the machine's logical CPUs", (name, value) => {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > machineCpus) {
+    throw invalid(name, `an integer from 0 to ${machineCpus} (this machine's logical CPUs)`, value);
+  }
   return (value as number) || usableCpus();
 });
 
@@ -185,7 +187,7 @@ export const optionTable = {
     check: positiveNumber,
     default: 1,
     flag: { name: 'style-scale', group: 'Images', type: 'number' },
-    description: "Longest side of the style images as a multiple of imageSize: below 1 the style's strokes grow, above 1 they shrink",
+    description: "Longest side of the style images as a multiple of the result's: below 1 the style's strokes grow, above 1 they shrink",
   }),
   initImage: option<CheckedImageInput | undefined, ImageInput | undefined>({
     check: optional(imageInput),
@@ -247,7 +249,7 @@ export const optionTable = {
     default: 'lbfgs',
     engine: 'run',
     flag: { name: 'optimizer', group: 'Optimisation', type: 'string' },
-    description: 'L-BFGS takes unit steps; Adam takes learningRate',
+    description: 'L-BFGS takes unit steps; Adam takes steps of the learning rate',
   }),
   learningRate: option({
     check: positiveNumber,
@@ -265,10 +267,10 @@ export const optionTable = {
   }),
   init: option<Init | undefined>({
     check: optional(oneOf(inits)),
-    defaultText: "'random', or 'image' with initImage",
+    defaultText: "random, or image with an init image",
     engine: 'run',
     flag: { name: 'init', group: 'Optimisation', type: 'string' },
-    description: 'Start from noise, or from an image (the content, or initImage)',
+    description: 'Start from noise, or from an image: the content, or the init image',
   }),
   seed: option({
     check: integerFrom(0, Number.MAX_SAFE_INTEGER),
@@ -337,7 +339,7 @@ export const optionTable = {
     default: 0,
     engine: 'run',
     flag: { name: 'save-iter', group: 'Output', type: 'number' },
-    description: 'Give onProgress the current image every this many iterations; 0 for never (the command line writes OUTPUT_N)',
+    description: 'Every this many iterations, a preview of the current image (the command line writes it as OUTPUT_N.ext); 0 for never',
   }),
   onProgress: option<((event: ProgressEvent) => void) | undefined>({
     check: callback as Check<((event: ProgressEvent) => void) | undefined>,
@@ -350,15 +352,23 @@ export const optionTable = {
 };
 
 type Table = typeof optionTable;
+/** A table of options: optionTable, or one that adds to it (as a test does). */
+export type OptionTable = Table & Record<string, OptionSpec<unknown, unknown>>;
 type InputOf<Spec> = Spec extends OptionSpec<unknown, infer Input> ? Input : never;
 type ResolvedOf<Spec> = Spec extends OptionSpec<infer Resolved, unknown> ? Resolved : never;
 type Demanded = 'content' | 'style';
 
-/** What stylize() takes: the images, and any option of the table. */
-export type StylizeOptions = { [Name in Demanded]: InputOf<Table[Name]> } & { [Name in Exclude<keyof Table, Demanded>]?: InputOf<Table[Name]> };
+/** What a table's options take: the images, and any other option of the table. */
+export type OptionsOf<T> = { [Name in Demanded & keyof T]: InputOf<T[Name]> } & { [Name in Exclude<keyof T, Demanded>]?: InputOf<T[Name]> };
+
+/** A table's options checked, defaults filled in. */
+export type ResolvedOptionsOf<T> = { [Name in Exclude<keyof T, 'init'>]: ResolvedOf<T[Name]> } & { init: Init };
+
+/** What stylize() takes. */
+export type StylizeOptions = OptionsOf<Table>;
 
 /** Every option checked, defaults filled in. */
-export type ResolvedOptions = { [Name in Exclude<keyof Table, 'init'>]: ResolvedOf<Table[Name]> } & { init: Init };
+export type ResolvedOptions = ResolvedOptionsOf<Table>;
 
 type Defaulted = { [Name in keyof Table]: Table[Name] extends { default: unknown } ? Name : never }[keyof Table];
 
@@ -373,10 +383,12 @@ export function unknownOption(name: string, known: Iterable<string>): TypeError 
 }
 
 /** Checks every option and fills in the defaults; throws before any native work is done. */
-export function resolveOptions(options: StylizeOptions): ResolvedOptions {
+export function resolveOptions(options: StylizeOptions): ResolvedOptions;
+export function resolveOptions<T extends OptionTable>(options: OptionsOf<T>, table: T): ResolvedOptionsOf<T>;
+export function resolveOptions(options: unknown, table: OptionTable = optionTable as OptionTable): ResolvedOptions {
   // Validate arguments.
   if (typeof options !== 'object' || options === null) throw invalid('options', 'an object', options);
-  for (const name of Object.keys(options)) if (!(name in optionTable)) throw unknownOption(name, Object.keys(optionTable));
+  for (const name of Object.keys(options)) if (!(name in table)) throw unknownOption(name, Object.keys(table));
   const given = options as Record<string, unknown>;
 
   // Interpret options: an init image means starting from it, unless init says otherwise.
@@ -385,7 +397,7 @@ export function resolveOptions(options: StylizeOptions): ResolvedOptions {
     throw new TypeError(`initImage is a starting image, but init is '${init}': leave init out or make it 'image'`);
   }
   const resolved = Object.fromEntries(
-    Object.entries(optionTable).map(([name, spec]) => [name, (spec.check as Check<unknown>)(name, given[name] ?? spec.default)]),
+    Object.entries(table).map(([name, spec]) => [name, (spec.check as Check<unknown>)(name, given[name] ?? spec.default)]),
   ) as ResolvedOptions;
   resolved.init = init;
 
@@ -404,9 +416,20 @@ export function defaultText(spec: OptionSpec<unknown, unknown>): string | undefi
 }
 
 /** The docs' option table, in Markdown: README.md holds it, and a test keeps the two the same. */
-export function optionDocs(table: Record<string, OptionSpec<unknown, unknown>> = optionTable): string {
+export function optionDocs(table: OptionTable = optionTable as OptionTable): string {
   const code = (text: string) => `\`${text}\``;
   const rows = Object.entries(table).map(([name, spec]) =>
     `| ${code(name)} | ${spec.flag ? code(`--${spec.flag.name}`) : ''} | ${spec.check.expected} | ${defaultText(spec) ?? ''} | ${spec.description} |`);
   return ['| option | flag | expects | default | |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+const docsMarkers = ['<!-- options: from lib/options.ts, written by npm run docs -->', '<!-- options end -->'] as const;
+
+/** `markdown` (README.md's text) with the option table between its markers written anew. */
+export function withOptionDocs(markdown: string): string {
+  const [start, end] = docsMarkers;
+  const from = markdown.indexOf(start);
+  const to = markdown.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`The text lacks the markers ${start} and ${end}`);
+  return `${markdown.slice(0, from + start.length)}\n${optionDocs()}\n${markdown.slice(to)}`;
 }
