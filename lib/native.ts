@@ -7,8 +7,10 @@ const packageRoot = resolve(__dirname, '..');
 
 /** The options the addon reads: validated, defaulted and decoded by the TypeScript layer. */
 export interface NativeModelOptions {
-  model: string;
-  modelSeed: number;
+  /** A TorchScript file; or, instead, */
+  modelPath?: string;
+  /** the seed of a VGG-19's random weights. */
+  randomWeightsSeed?: number;
   preprocess?: string;
   pooling: string;
   precision: string;
@@ -112,10 +114,11 @@ export interface NativeAddon {
   runtimeInfo(): NativeRuntimeInfo;
 }
 
-/** The options the engine reads at `levels` (with the model, with the run), and the model's seed. */
+/** The options the engine reads at `levels` (with the model, with the run); the model as its source. */
 function engineOptions(o: ResolvedOptions, levels: ReadonlyArray<'model' | 'run'>): Record<string, unknown> {
-  const read = Object.entries(optionTable).filter(([, spec]) => 'engine' in spec && levels.includes(spec.engine!));
-  return { ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])), modelSeed: o.seed };
+  const read = Object.entries(optionTable).filter(([name, spec]) => 'engine' in spec && levels.includes(spec.engine!) && name !== 'model');
+  const model = o.model === 'random' ? { randomWeightsSeed: o.seed } : { modelPath: o.model };
+  return { ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])), ...model };
 }
 
 /** What evaluate() reads: the model and the objective, from resolved options. */

@@ -56,7 +56,7 @@ async function main() {
     addonMs.push(await addonRun('float32'));
     bfloat16Ms.push(await addonRun('bfloat16'));
     const python = spawnSync('/usr/bin/python3', [join(__dirname, '..', 'test', 'python', 'reference.py')], {
-      input: JSON.stringify({ mode: 'lbfgs', model, pooling: 'avg', iterations, lbfgsHistory: 100, styleBlendWeights: [], threads, content: raw[0], styles: [raw[1]], ...settings }),
+      input: JSON.stringify({ mode: 'lbfgs', modelPath: model, pooling: 'avg', iterations, lbfgsHistory: 100, styleBlendWeights: [], threads, content: raw[0], styles: [raw[1]], ...settings }),
       encoding: 'utf8',
     });
     if (python.status !== 0) throw new Error(python.stderr);

@@ -239,6 +239,21 @@ test('the engine refuses an init image of another size than the content', async 
   await expect(job.promise).rejects.toThrow(/^The init image is 41x32 pixels, not the content's 40x32$/);
 });
 
+// The binding reads names into the engine's enums: a name it does not know is an error there,
+// never a fallback (such as any optimizer but lbfgs running Adam).
+test.each([
+  ['optimizer', 'sgd', /^Expected one of lbfgs, adam for optimizer but received 'sgd'$/],
+  ['init', 'noise', /^Expected one of random, image for init but received 'noise'$/],
+  ['pooling', 'min', /^Expected one of avg, max for pooling but received 'min'$/],
+  ['precision', 'float16', /^Expected one of float32, bfloat16 for precision but received 'float16'$/],
+  ['preprocess', 'imagenet', /^Expected one of torchvision, caffe for preprocess but received 'imagenet'$/],
+  ['device', 'cuda:x', /^Expected one of auto, cpu, cuda, cuda:N for device but received 'cuda:x'$/],
+])('the engine refuses an unknown %s, %s', async (name, value, message) => {
+  const image = { width: 40, height: 32, data: Buffer.alloc(40 * 32 * 3, 90) };
+  const options = resolveOptions({ content: image, style: image, model: fixture('tiny-numbered.pt'), iterations: 1 });
+  expect(() => addon.stylize({ ...nativeStylizeOptions(options, { content: image, styles: [image] }, 0), [name]: value })).toThrow(message);
+});
+
 test('the output file is written atomically in the format of its extension', async () => {
   const dir = temporaryDir();
   const output = join(dir, 'result.jpg');

@@ -1,5 +1,9 @@
 #include "convert.h"
 
+#include <array>
+#include <string_view>
+#include <utility>
+
 namespace neural_style::binding {
 namespace {
 
@@ -39,6 +43,48 @@ std::string string(const Napi::Object& object, const char* name) {
     throw Napi::TypeError::New(object.Env(), std::string("Expected a string for ") + name);
   }
   return value.As<Napi::String>().Utf8Value();
+}
+
+// The engine's value for the name at `name`, as sharp's AttrAsEnum reads one: strings end here, and
+// a name the engine does not know is an error, never a fallback.
+template <typename Enum, size_t Count>
+Enum choice(const Napi::Object& object, const char* name,
+            const std::array<std::pair<std::string_view, Enum>, Count>& names) {
+  const std::string value = string(object, name);
+  std::string expected;
+  for (const auto& [text, item] : names) {
+    if (value == text) return item;
+    expected += (expected.empty() ? "" : ", ") + std::string(text);
+  }
+  throw Napi::TypeError::New(object.Env(), "Expected one of " + expected + " for " + name +
+                                               " but received '" + value + "'");
+}
+
+constexpr std::array<std::pair<std::string_view, Pooling>, 2> kPoolings{
+    {{"avg", Pooling::Average}, {"max", Pooling::Max}}};
+constexpr std::array<std::pair<std::string_view, Precision>, 2> kPrecisions{
+    {{"float32", Precision::Float32}, {"bfloat16", Precision::Bfloat16}}};
+constexpr std::array<std::pair<std::string_view, Preprocessing>, 2> kPreprocessings{
+    {{"torchvision", Preprocessing::Torchvision}, {"caffe", Preprocessing::Caffe}}};
+constexpr std::array<std::pair<std::string_view, Optimizer>, 2> kOptimizers{
+    {{"lbfgs", Optimizer::Lbfgs}, {"adam", Optimizer::Adam}}};
+constexpr std::array<std::pair<std::string_view, Init>, 2> kInits{
+    {{"random", Init::Random}, {"image", Init::Image}}};
+
+// "auto", "cpu", "cuda" or "cuda:N".
+DeviceChoice device(const Napi::Object& object, const char* name) {
+  const std::string value = string(object, name);
+  if (value == "auto") return {DeviceChoice::Kind::Auto, std::nullopt};
+  if (value == "cpu") return {DeviceChoice::Kind::Cpu, std::nullopt};
+  if (value == "cuda") return {DeviceChoice::Kind::Cuda, std::nullopt};
+  const std::string_view prefix = "cuda:";
+  const std::string index = value.substr(std::min(value.size(), prefix.size()));
+  if (value.rfind(prefix, 0) == 0 && !index.empty() && index.size() < 10 &&
+      index.find_first_not_of("0123456789") == std::string::npos) {
+    return {DeviceChoice::Kind::Cuda, std::stoi(index)};
+  }
+  throw Napi::TypeError::New(object.Env(), std::string("Expected one of auto, cpu, cuda, cuda:N for ") +
+                                               name + " but received '" + value + "'");
 }
 
 Napi::Array array(const Napi::Object& object, const char* name) {
@@ -125,15 +171,18 @@ std::vector<Item> items(const Napi::Object& options, const char* name,
   return result;
 }
 
+// A model file (modelPath) or random weights (randomWeightsSeed): one of the two.
 ModelOptions toModelOptions(const Napi::Object& options) {
   ModelOptions model;
-  model.path = string(options, "model");
-  model.randomWeights = model.path == "random";
-  model.randomSeed = static_cast<uint64_t>(number(options, "modelSeed"));
-  Napi::Value preprocess = options.Get("preprocess");
-  model.preprocess = preprocess.IsString() ? preprocess.As<Napi::String>().Utf8Value() : "";
-  model.pooling = string(options, "pooling");
-  model.precision = string(options, "precision");
+  if (options.Has("randomWeightsSeed")) {
+    model.randomSeed = static_cast<uint64_t>(number(options, "randomWeightsSeed"));
+  } else {
+    model.path = string(options, "modelPath");
+  }
+  model.preprocess = options.Get("preprocess").IsUndefined() ? Preprocessing::FromModel
+                                                             : choice(options, "preprocess", kPreprocessings);
+  model.pooling = choice(options, "pooling", kPoolings);
+  model.precision = choice(options, "precision", kPrecisions);
   return model;
 }
 
@@ -158,14 +207,14 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.content = toRgb(field(options, "content"));
   result.styles = items(options, "styles", toRgb);
   result.iterations = integer(options, "iterations");
-  result.optimizer = string(options, "optimizer");
+  result.optimizer = choice(options, "optimizer", kOptimizers);
   result.learningRate = number(options, "learningRate");
   result.lbfgsHistory = integer(options, "lbfgsHistory");
-  result.init = string(options, "init");
+  result.init = choice(options, "init", kInits);
   if (!options.Get("initImage").IsUndefined()) result.initImage = toRgb(options.Get("initImage"));
   result.seed = static_cast<uint64_t>(number(options, "seed"));
   result.originalColors = boolean(options, "originalColors");
-  result.device = string(options, "device");
+  result.device = device(options, "device");
   result.threads = integer(options, "threads");
   result.availableMemory = static_cast<size_t>(number(options, "availableMemory"));
   result.progressInterval = integer(options, "progressInterval");
@@ -187,7 +236,7 @@ EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
 SaveModelOptions toSaveModelOptions(const Napi::Object& options) {
   SaveModelOptions result;
   result.convolutions = items(options, "convolutions", toConvolution);
-  result.preprocess = string(options, "preprocess");
+  result.preprocess = choice(options, "preprocess", kPreprocessings);
   result.path = string(options, "path");
   return result;
 }

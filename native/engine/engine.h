@@ -26,21 +26,34 @@ struct PlanarImage {
   std::vector<float> values;  // 3 * height * width
 };
 
+// The choices a run makes, as the binding reads them from the caller's names. Every field below
+// is set by the binding: what a run does when the caller says nothing is decided in TypeScript.
+enum class Pooling { Average, Max };
+enum class Precision { Float32, Bfloat16 };  // of the network's layers
+// How a model's input is normalised; FromModel: as its metadata says, else as torchvision's.
+enum class Preprocessing { FromModel, Torchvision, Caffe };
+enum class Optimizer { Lbfgs, Adam };
+enum class Init { Random, Image };
+
+struct DeviceChoice {
+  enum class Kind { Auto, Cpu, Cuda } kind{};  // Auto: CUDA device 0 when there is one
+  std::optional<int> cudaIndex;               // with Cuda: the device, else LibTorch's current
+};
+
 struct ModelOptions {
-  std::string path;             // TorchScript file; ignored when randomWeights is set
-  bool randomWeights = false;   // build a VGG-19 with seeded random weights instead
-  uint64_t randomSeed = 0;
-  std::string preprocess;       // "torchvision", "caffe", or "" to use the model's metadata
-  std::string pooling = "avg";  // "avg" or "max"
-  std::string precision = "float32";  // of the network's layers: "float32" or "bfloat16"
+  std::string path;                    // a TorchScript file, unless randomSeed is set
+  std::optional<uint64_t> randomSeed;  // set: a VGG-19 with random weights drawn from it
+  Preprocessing preprocess{};
+  Pooling pooling{};
+  Precision precision{};
 };
 
 struct LossOptions {
-  std::vector<std::string> contentLayers{"relu4_2"};
-  std::vector<std::string> styleLayers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
-  double contentWeight = 5;
-  double styleWeight = 100;
-  double tvWeight = 1e-3;
+  std::vector<std::string> contentLayers;
+  std::vector<std::string> styleLayers;
+  double contentWeight = 0;
+  double styleWeight = 0;
+  double tvWeight = 0;
   std::vector<double> styleBlendWeights;  // one per style image; empty means equal
   bool normalizeGradients = false;        // each layer's gradient scaled to unit L1 norm
 };
@@ -50,19 +63,19 @@ struct StylizeOptions {
   LossOptions losses;
   RgbImage content;
   std::vector<RgbImage> styles;
-  int iterations = 1000;
-  std::string optimizer = "lbfgs";  // "lbfgs" or "adam"
-  double learningRate = 10;         // Adam's step size (L-BFGS takes unit steps)
-  int lbfgsHistory = 100;
-  std::string init = "random";      // "random" or "image"
-  std::optional<RgbImage> initImage;  // with init "image": the start, instead of the content
-  uint64_t seed = 0;
-  bool originalColors = false;      // stylize the luminance only, keep the content's colours
-  std::string device = "auto";      // "auto", "cpu", "cuda", "cuda:N"
-  int threads = 0;                  // 0: all cores
-  size_t availableMemory = 0;       // bytes the system can still give the process; 0: unknown
-  int progressInterval = 1;         // progress after every this many iterations, and the last
-  int previewInterval = 0;          // and with the image after every this many; 0: no previews
+  int iterations = 0;
+  Optimizer optimizer{};
+  double learningRate = 0;            // Adam's step size (L-BFGS takes unit steps)
+  int lbfgsHistory = 0;
+  Init init{};
+  std::optional<RgbImage> initImage;  // with Init::Image: the start, instead of the content
+  uint64_t seed = 0;                  // of the initial noise
+  bool originalColors = false;        // stylize the luminance only, keep the content's colours
+  DeviceChoice device;
+  int threads = 0;                    // 0: all cores
+  size_t availableMemory = 0;         // bytes the system can still give the process; 0: unknown
+  int progressInterval = 0;           // progress after every this many iterations, and the last
+  int previewInterval = 0;            // and with the image after every this many; 0: no previews
 };
 
 struct Losses {
@@ -128,7 +141,7 @@ struct Convolution {
 
 struct SaveModelOptions {
   std::vector<Convolution> convolutions;
-  std::string preprocess;  // recorded in the file: "torchvision" or "caffe"
+  Preprocessing preprocess{};  // recorded in the file: Torchvision or Caffe
   std::string path;
 };
 

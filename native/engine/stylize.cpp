@@ -22,20 +22,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-torch::Device resolveDevice(const std::string& requested) {
-  if (requested == "cpu") return torch::kCPU;
-  if (requested == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+torch::Device resolveDevice(const DeviceChoice& requested) {
+  using Kind = DeviceChoice::Kind;
+  if (requested.kind == Kind::Cpu) return torch::kCPU;
+  if (requested.kind == Kind::Auto) return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  const std::string name = requested.cudaIndex ? "cuda:" + std::to_string(*requested.cudaIndex) : "cuda";
   if (!torch::cuda::is_available()) {
-    throw std::runtime_error("Device " + requested +
+    throw std::runtime_error("Device " + name +
                              " was requested, but CUDA is not available: this LibTorch has no "
                              "CUDA support or no GPU is visible (use device 'cpu' or 'auto')");
   }
-  torch::Device device(requested);
-  if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
-    throw std::runtime_error("Device " + requested + " does not exist: " +
+  if (!requested.cudaIndex) return torch::kCUDA;
+  if (*requested.cudaIndex >= static_cast<int>(torch::cuda::device_count())) {
+    throw std::runtime_error("Device " + name + " does not exist: " +
                              std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
   }
-  return device;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(*requested.cudaIndex));
 }
 
 std::string describe(const torch::Device& device) {
@@ -75,12 +77,12 @@ struct Terms {
 };
 
 // Past float32's range the optimisation cannot recover, and would only write noise.
-void checkFinite(const Losses& losses, int iteration, const std::string& optimizer) {
+void checkFinite(const Losses& losses, int iteration, Optimizer optimizer) {
   if (std::isfinite(losses.total)) return;
   std::ostringstream message;
   message << "The loss is no longer finite at iteration " << iteration << " (content "
           << losses.content << ", style " << losses.style << ", tv " << losses.tv
-          << "): lower the loss weights" << (optimizer == "adam" ? " or learningRate" : "");
+          << "): lower the loss weights" << (optimizer == Optimizer::Adam ? " or learningRate" : "");
   throw std::runtime_error(message.str());
 }
 
@@ -210,7 +212,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     styles.clear();
 
     torch::Tensor image;
-    if (options.init == "random") {
+    if (options.init == Init::Random) {
       // Small noise around the mean pixel, as jcjohnson/neural-style starts.
       auto generator = at::detail::createCPUGenerator(options.seed);
       image = (torch::randn(content.sizes(), generator) * 0.001).to(device);
@@ -256,7 +258,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       return terms.total;
     };
 
-    if (options.optimizer == "lbfgs") {
+    if (options.optimizer == Optimizer::Lbfgs) {
       // No line search and no stopping tolerances: every iteration is one evaluation, and all
       // of them run, as in jcjohnson/neural-style.
       torch::optim::LBFGS optimizer({image}, torch::optim::LBFGSOptions(1)

@@ -34,6 +34,11 @@ std::string firstLine(const std::string& text) {
 
 bool allFinite(const torch::Tensor& tensor) { return torch::isfinite(tensor).all().item<bool>(); }
 
+// The names a model file's metadata gives the preprocessings.
+std::string nameOf(Preprocessing preprocessing) {
+  return preprocessing == Preprocessing::Caffe ? "caffe" : "torchvision";
+}
+
 // Calls visit(name, kind, width) for each of VGG-19's layers in order, named the VGG way:
 // conv{block}_{n}, relu{block}_{n}, pool{block}; width is a convolution's output channels.
 template <typename Visit>
@@ -51,22 +56,19 @@ void forEachVgg19Layer(const Visit& visit) {
 }  // namespace
 
 Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
-    : maxPooling_(options.pooling == "max"),
-      dtype_(options.precision == "bfloat16" ? torch::kBFloat16 : torch::kFloat) {
-  if (options.randomWeights) {
-    buildRandom(options.randomSeed);
+    : maxPooling_(options.pooling == Pooling::Max),
+      dtype_(options.precision == Precision::Bfloat16 ? torch::kBFloat16 : torch::kFloat) {
+  if (options.randomSeed) {
+    buildRandom(*options.randomSeed);
   } else {
     loadTorchScript(options.path);
   }
   // The model's own metadata is authoritative; the option serves models without it.
-  if (preprocess_.empty()) {
-    preprocess_ = options.preprocess.empty() ? "torchvision" : options.preprocess;
-  } else if (preprocess_ != "torchvision" && preprocess_ != "caffe") {
-    throw std::runtime_error("Model " + options.path + " names an unknown preprocessing '" +
-                             preprocess_ + "': expected torchvision or caffe");
-  } else if (!options.preprocess.empty() && options.preprocess != preprocess_) {
-    throw std::runtime_error("Model " + options.path + " was exported for " + preprocess_ +
-                             " preprocessing, but preprocess " + options.preprocess +
+  if (preprocess_ == Preprocessing::FromModel) {
+    preprocess_ = options.preprocess == Preprocessing::FromModel ? Preprocessing::Torchvision : options.preprocess;
+  } else if (options.preprocess != Preprocessing::FromModel && options.preprocess != preprocess_) {
+    throw std::runtime_error("Model " + options.path + " was exported for " + nameOf(preprocess_) +
+                             " preprocessing, but preprocess " + nameOf(options.preprocess) +
                              " was asked for");
   }
   // Constants, not parameters: detached first, since a copy made by to() from a loaded
@@ -98,7 +100,13 @@ void Vgg::loadTorchScript(const std::string& path) {
     throw std::runtime_error("Could not load model " + path + " as TorchScript: " +
                              firstLine(torchError ? torchError->what_without_backtrace() : error.what()));
   }
-  preprocess_ = metadata[kPreprocessEntry];
+  const std::string& preprocessing = metadata[kPreprocessEntry];
+  if (preprocessing == "caffe" || preprocessing == "torchvision") {
+    preprocess_ = preprocessing == "caffe" ? Preprocessing::Caffe : Preprocessing::Torchvision;
+  } else if (!preprocessing.empty()) {
+    throw std::runtime_error("Model " + path + " names an unknown preprocessing '" + preprocessing +
+                             "': expected torchvision or caffe");
+  }
 
   // A whole torchvision VGG keeps its convolutional part in `features`.
   for (const auto& child : module.named_children()) {
@@ -154,7 +162,7 @@ void Vgg::loadTorchScript(const std::string& path) {
 
 void Vgg::buildRandom(uint64_t seed) {
   // Caffe's 0..255 input scale is the one the default loss weights were tuned for.
-  preprocess_ = "caffe";
+  preprocess_ = Preprocessing::Caffe;
   // He initialisation (fan-out), as torchvision initialises VGG, from a private generator so
   // that the same seed always gives the same network.
   auto generator = at::detail::createCPUGenerator(seed);
@@ -198,14 +206,14 @@ void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& name
 }
 
 torch::Tensor Vgg::preprocess(const torch::Tensor& rgb) const {
-  if (preprocess_ == "caffe") {
+  if (preprocess_ == Preprocessing::Caffe) {
     return rgb.flip(1) * 255 - channelVector(kCaffeMeanBgr, rgb);
   }
   return (rgb - channelVector(kImagenetMean, rgb)) / channelVector(kImagenetStd, rgb);
 }
 
 torch::Tensor Vgg::deprocess(const torch::Tensor& input) const {
-  if (preprocess_ == "caffe") {
+  if (preprocess_ == Preprocessing::Caffe) {
     return ((input + channelVector(kCaffeMeanBgr, input)) / 255).flip(1);
   }
   return input * channelVector(kImagenetStd, input) + channelVector(kImagenetMean, input);
@@ -304,7 +312,7 @@ void saveVgg19(const SaveModelOptions& options) {
   });
   network.define(forward + "  return x\n");
   try {
-    network.save(options.path, {{kPreprocessEntry, options.preprocess}});
+    network.save(options.path, {{kPreprocessEntry, nameOf(options.preprocess)}});
   } catch (const c10::Error& error) {
     throw std::runtime_error("Could not write " + options.path + ": " +
                              firstLine(error.what_without_backtrace()));

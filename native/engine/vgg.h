@@ -34,7 +34,6 @@ class Vgg {
   void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers,
                  const std::string& what, const std::string& remedy) const;
 
-  const std::string& preprocessing() const { return preprocess_; }
 
  private:
   struct Layer {
@@ -48,7 +47,7 @@ class Vgg {
   size_t indexOf(const std::string& layer) const;
 
   std::vector<Layer> layers_;
-  std::string preprocess_;
+  Preprocessing preprocess_ = Preprocessing::FromModel;  // once loaded, Torchvision or Caffe
   bool maxPooling_;
   torch::ScalarType dtype_;
 };

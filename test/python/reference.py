@@ -142,7 +142,7 @@ def main():
     request = json.load(sys.stdin)
     torch.set_num_threads(request.get("threads") or torch.get_num_threads())
     start = time.perf_counter()
-    net = Network(request["model"], request["pooling"], request.get("preprocess"))
+    net = Network(request["modelPath"], request["pooling"], request.get("preprocess"))
     read = read_planar if request["mode"] == "evaluate" else read_rgb
     content = net.preprocess(read(request["content"]))
     styles = [net.preprocess(read(style)) for style in request["styles"]]
