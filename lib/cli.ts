@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { fromClassicFlags } from './classic-flags';
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
 import { defaultText, helpGroups, optionTable, OptionTable, preprocessings, ProgressEvent, StylizeOptions } from './options';
@@ -74,7 +75,7 @@ const print = (line: unknown) => process.stdout.write(`${typeof line === 'string
 /** Runs the command line on `argv`; `table` is the options' (a test gives one with more). */
 export async function main(argv: string[], signal?: AbortSignal, table: OptionTable = optionTable as OptionTable): Promise<void> {
   const flags = stylizeFlags(table);
-  await yargs(argv)
+  await yargs(fromClassicFlags(argv, table))
     .scriptName('neural-style')
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })

@@ -70,6 +70,8 @@ export interface Flag {
   type: 'string' | 'number' | 'boolean' | 'list' | 'numbers';
   /** The command line cannot run without it. */
   demanded?: true;
+  /** Its name in jcjohnson/neural-style and neural-style-pt, which take -content_image and the like. */
+  classic?: string;
 }
 
 export interface OptionSpec<Resolved, Input = Resolved> {
@@ -156,12 +158,12 @@ const threadCount = check("an integer from 0 to the machine's logical CPUs", (na
 export const optionTable = {
   content: option<CheckedImageInput, ImageInput>({
     check: imageInput,
-    flag: { name: 'content', group: 'Images', type: 'string', demanded: true },
+    flag: { name: 'content', classic: 'content_image', group: 'Images', type: 'string', demanded: true },
     description: 'The image whose content is kept: a path, encoded bytes, or raw pixels',
   }),
   style: option<CheckedImageInput[], ImageInput | ImageInput[]>({
     check: styleImages,
-    flag: { name: 'style', group: 'Images', type: 'list', demanded: true },
+    flag: { name: 'style', classic: 'style_image', group: 'Images', type: 'list', demanded: true },
     description: 'The style image, or several to blend (on the command line, separated by commas)',
   }),
   styleBlendWeights: option<number[]>({
@@ -169,93 +171,93 @@ export const optionTable = {
     default: [],
     defaultText: 'equal',
     engine: 'model',
-    flag: { name: 'style-blend-weights', group: 'Weights', type: 'numbers' },
+    flag: { name: 'style-blend-weights', classic: 'style_blend_weights', group: 'Weights', type: 'numbers' },
     description: 'Relative weight of each style image when blending several',
   }),
   output: option<string | undefined>({
     check: outputPath,
-    flag: { name: 'output', group: 'Output', type: 'string', demanded: true },
+    flag: { name: 'output', classic: 'output_image', group: 'Output', type: 'string', demanded: true },
     description: 'Where to write the result, atomically; the format follows the extension',
   }),
   imageSize: option({
     check: positiveInteger,
     default: 512,
-    flag: { name: 'image-size', group: 'Images', type: 'number' },
+    flag: { name: 'image-size', classic: 'image_size', group: 'Images', type: 'number' },
     description: 'Longest side of the result, in pixels',
   }),
   styleScale: option({
     check: positiveNumber,
     default: 1,
-    flag: { name: 'style-scale', group: 'Images', type: 'number' },
+    flag: { name: 'style-scale', classic: 'style_scale', group: 'Images', type: 'number' },
     description: "Longest side of the style images as a multiple of the result's: below 1 the style's strokes grow, above 1 they shrink",
   }),
   initImage: option<CheckedImageInput | undefined, ImageInput | undefined>({
     check: optional(imageInput),
     defaultText: 'none',
-    flag: { name: 'init-image', group: 'Images', type: 'string' },
+    flag: { name: 'init-image', classic: 'init_image', group: 'Images', type: 'string' },
     description: "An image to start from instead of the content, scaled to the content's size (so init is 'image')",
   }),
   contentWeight: option({
     check: nonNegativeNumber,
     default: 5,
     engine: 'model',
-    flag: { name: 'content-weight', group: 'Weights', type: 'number' },
+    flag: { name: 'content-weight', classic: 'content_weight', group: 'Weights', type: 'number' },
     description: 'Weight of the content loss',
   }),
   styleWeight: option({
     check: nonNegativeNumber,
     default: 100,
     engine: 'model',
-    flag: { name: 'style-weight', group: 'Weights', type: 'number' },
+    flag: { name: 'style-weight', classic: 'style_weight', group: 'Weights', type: 'number' },
     description: 'Weight of the style loss',
   }),
   tvWeight: option({
     check: nonNegativeNumber,
     default: 1e-3,
     engine: 'model',
-    flag: { name: 'tv-weight', group: 'Weights', type: 'number' },
+    flag: { name: 'tv-weight', classic: 'tv_weight', group: 'Weights', type: 'number' },
     description: 'Weight of the total-variation smoothing',
   }),
   normalizeGradients: option({
     check: boolean,
     default: false,
     engine: 'model',
-    flag: { name: 'normalize-gradients', group: 'Weights', type: 'boolean' },
+    flag: { name: 'normalize-gradients', classic: 'normalize_gradients', group: 'Weights', type: 'boolean' },
     description: "Scale the gradient each content and style layer sends back to unit L1 norm, times its weight, as jcjohnson/neural-style's -normalize_gradients does",
   }),
   contentLayers: option({
     check: layerList,
     default: ['relu4_2'],
     engine: 'model',
-    flag: { name: 'content-layers', group: 'Layers', type: 'list' },
+    flag: { name: 'content-layers', classic: 'content_layers', group: 'Layers', type: 'list' },
     description: 'VGG layers whose activations the content loss compares',
   }),
   styleLayers: option({
     check: layerList,
     default: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
     engine: 'model',
-    flag: { name: 'style-layers', group: 'Layers', type: 'list' },
+    flag: { name: 'style-layers', classic: 'style_layers', group: 'Layers', type: 'list' },
     description: 'VGG layers whose Gram matrices the style loss compares',
   }),
   iterations: option({
     check: positiveInteger,
     default: 1000,
     engine: 'run',
-    flag: { name: 'iterations', group: 'Optimisation', type: 'number' },
+    flag: { name: 'iterations', classic: 'num_iterations', group: 'Optimisation', type: 'number' },
     description: 'Loss evaluations to run',
   }),
   optimizer: option({
     check: oneOf(optimizers),
     default: 'lbfgs',
     engine: 'run',
-    flag: { name: 'optimizer', group: 'Optimisation', type: 'string' },
+    flag: { name: 'optimizer', classic: 'optimizer', group: 'Optimisation', type: 'string' },
     description: 'L-BFGS takes unit steps; Adam takes steps of the learning rate',
   }),
   learningRate: option({
     check: positiveNumber,
     default: 10,
     engine: 'run',
-    flag: { name: 'learning-rate', group: 'Optimisation', type: 'number' },
+    flag: { name: 'learning-rate', classic: 'learning_rate', group: 'Optimisation', type: 'number' },
     description: "Adam's step size",
   }),
   lbfgsHistory: option({
@@ -269,7 +271,7 @@ export const optionTable = {
     check: optional(oneOf(inits)),
     defaultText: "random, or image with an init image",
     engine: 'run',
-    flag: { name: 'init', group: 'Optimisation', type: 'string' },
+    flag: { name: 'init', classic: 'init', group: 'Optimisation', type: 'string' },
     description: 'Start from noise, or from an image: the content, or the init image',
   }),
   seed: option({
@@ -297,7 +299,7 @@ export const optionTable = {
     check: oneOf(poolings),
     default: 'avg',
     engine: 'model',
-    flag: { name: 'pooling', group: 'Model', type: 'string' },
+    flag: { name: 'pooling', classic: 'pooling', group: 'Model', type: 'string' },
     description: 'Pooling between VGG blocks; avg as Gatys et al. recommend',
   }),
   precision: option({
@@ -338,7 +340,7 @@ export const optionTable = {
     check: nonNegativeInteger,
     default: 0,
     engine: 'run',
-    flag: { name: 'save-iter', group: 'Output', type: 'number' },
+    flag: { name: 'save-iter', classic: 'save_iter', group: 'Output', type: 'number' },
     description: 'Every this many iterations, a preview of the current image (the command line writes it as OUTPUT_N.ext); 0 for never',
   }),
   onProgress: option<((event: ProgressEvent) => void) | undefined>({

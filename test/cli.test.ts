@@ -47,6 +47,17 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
   expect(result.stdout).toMatch(/^Wrote .*out\.jpg \(7 iterations on cpu in /m);
 });
 
+test("jcjohnson/neural-style's spelling runs as it is: -content_image, -num_iterations, -gpu -1", async () => {
+  const output = join(dir, 'classic.png');
+  const result = run(
+    ['-style_image', join(dir, 'style.png'), '-content_image', join(dir, 'content.png'), '-output_image', output, '-image_size', '64', '-num_iterations', '2', '-gpu', '-1'],
+    { NEURAL_STYLE_MODEL: fixture('tiny-numbered.pt') },
+  );
+  expect(result.stderr).toBe('');
+  expect(result.stdout).toMatch(/^Wrote .*classic\.png \(2 iterations on cpu in /m);
+  expect((await sharp(output).metadata()).width).toBe(64);
+});
+
 test('--precision bfloat16 reaches the engine: losses a little off the float32 ones', () => {
   // A full-width VGG-19: the tiny models' layers are all too narrow to run in bfloat16.
   const firstLoss = (precision: string) => {
