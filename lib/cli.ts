@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { nearest } from './checks';
 import { fromClassicFlags } from './classic-flags';
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
@@ -72,10 +73,40 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
+const commands = ['download-model', 'convert-model'];
+
+/** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
+function unknownArguments(message: string, known: string[]): Error | undefined {
+  const [, names] = /^Unknown arguments?: (.*)$/.exec(message) ?? [];
+  if (names === undefined) return undefined;
+  // yargs names each unknown flag twice, as given and in camelCase.
+  const given = names.split(', ').filter((name) => !/[A-Z]/.test(name) || !names.includes(name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)));
+  const descriptions = given.map((name) => {
+    const flag = name.length > 1 ? `--${name}` : `-${name}`;
+    const suggestion = nearest(name, known);
+    return `${flag}${suggestion ? ` (did you mean --${suggestion}?)` : ''}`;
+  });
+  return new Error(`Unknown flag${descriptions.length > 1 ? 's' : ''} ${descriptions.join(', ')}`);
+}
+
+/** yargs's "Invalid values: Argument: x, Given: …, Choices: …" as the API says such an error. */
+function invalidChoice(message: string): Error | undefined {
+  const [, flag, given, choices] = /Argument: (\S+), Given: "(.*)", Choices: (.*)$/m.exec(message) ?? [];
+  if (flag === undefined) return undefined;
+  return new Error(`Expected one of ${choices.replace(/"/g, '')} for --${flag} but received '${given}'`);
+}
+
 /** Runs the command line on `argv`; `table` is the options' (a test gives one with more). */
 export async function main(argv: string[], signal?: AbortSignal, table: OptionTable = optionTable as OptionTable): Promise<void> {
   const flags = stylizeFlags(table);
-  await yargs(fromClassicFlags(argv, table))
+  // A word where a command would be is one, misspelt or not; yargs would first ask for --content.
+  const [first] = argv;
+  if (first !== undefined && !first.startsWith('-') && !commands.includes(first)) {
+    const suggestion = nearest(first, commands);
+    throw new Error(`Unknown command ${first}: ${suggestion ? `did you mean ${suggestion}? ` : ''}the commands are ${commands.join(', ')}, or none to stylize`);
+  }
+  const parser = yargs(argv.length === 0 ? ['--help'] : fromClassicFlags(argv, table));
+  await parser
     .scriptName('neural-style')
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })
@@ -97,7 +128,8 @@ export async function main(argv: string[], signal?: AbortSignal, table: OptionTa
     .strict()
     .help()
     .fail((message, error) => {
-      throw error ?? new Error(message);
+      // yargs's own messages can run over several lines ("Invalid values:\n  Argument: …").
+      throw error ?? unknownArguments(message, Object.keys(flags)) ?? invalidChoice(message) ?? new Error(message.replace(/\s*\n\s*/g, ' '));
     })
     .parseAsync();
 }
@@ -190,7 +222,13 @@ if (require.main === module) {
   // one finds no handler and ends the process at once.
   const interruption = new AbortController();
   for (const name of ['SIGINT', 'SIGTERM'] as const) process.once(name, () => interruption.abort(name));
+  // A reader that goes away (`neural-style --json | head -1`) ends the run, quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    interruption.abort('EPIPE');
+  });
   main(hideBin(process.argv), interruption.signal).catch((error: Error) => {
+    if (interruption.signal.reason === 'EPIPE') return;
     if (error.name === 'AbortError') {
       process.stderr.write(`neural-style: interrupted\n`);
       process.exitCode = 128 + constants.signals[interruption.signal.reason as 'SIGINT' | 'SIGTERM'];

@@ -100,8 +100,8 @@ test.each([
   ['a bad style scale', ['--style-scale', '0'], /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/],
   ['an init image with --init random', ['--init', 'random', '--init-image', 'start.png'], /^neural-style: --init-image is a starting image, but init is 'random': leave init out or make it 'image'\n$/],
   ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
-  ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown argument: colour\n$/],
-  ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Invalid values:/],
+  ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown flag --colour\n$/],
+  ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Expected one of lbfgs, adam for --optimizer but received 'sgd'\n$/],
   ['a non-VGG model', ['--model', 'NOT_VGG'], /^neural-style: Model .*not-vgg\.pt is not a VGG network/],
 ])('%s: one line on stderr, non-zero exit, no output', (_title, args, message) => {
   const output = join(dir, 'failed.png');
@@ -156,4 +156,37 @@ test('--help and --version', () => {
   for (const flag of ['--weights', '--url', '--sha256', '--output']) expect(download.stdout).toContain(flag);
   const version = run(['--version']);
   expect(version.stdout.trim()).toBe(require('../package.json').version);
+});
+
+test('a bare neural-style prints the help', () => {
+  const bare = run([]);
+  expect(bare.status).toBe(0);
+  expect(bare.stdout).toBe(run(['--help']).stdout);
+});
+
+test.each([
+  [['doctor'], 'Unknown command doctor: the commands are download-model, convert-model, or none to stylize'],
+  [['donwload-model'], 'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, or none to stylize'],
+  [['--num-iterations', '3'], 'Unknown flag --num-iterations (did you mean --iterations?)'],
+])('%j is one line that says what is wrong', (args, message) => {
+  const first = args[0].startsWith('-') ? [...common(), '--output', join(dir, 'never.png'), ...args] : args;
+  const result = run(first);
+  expect(result.status).toBe(1);
+  expect(result.stderr).toBe(`neural-style: ${message}\n`);
+});
+
+test('a reader that goes away ends the run quietly: `neural-style --json | head -1`', async () => {
+  const output = join(dir, 'piped.png');
+  const child = spawn(process.execPath, [cli, ...common(), '--output', output, '--model', 'random', '--image-size', '96', '--iterations', '1000', '--print-iter', '1', '--json']);
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const closed = Date.now();
+  child.stdout.destroy();
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+  expect(Date.now() - closed).toBeLessThan(5000);
+  expect(status).toBe(0);
+  // The warning that model random has untrained weights, and nothing else: no stack trace.
+  expect(stderr).toMatch(/^neural-style: warning: model random has untrained weights[^\n]*\n$/);
+  expect(existsSync(output)).toBe(false);
 });
