@@ -3,6 +3,8 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
+import { OptionError } from './errors';
+
 /** Checks `value`, given as option `name`, and returns it as the run uses it; throws if invalid. */
 export interface Check<Resolved> {
   (name: string, value: unknown): Resolved;
@@ -22,8 +24,8 @@ function describe(value: unknown): string {
   return `${shown} of type ${value === null ? 'null' : typeof value}`;
 }
 
-export function invalid(name: string, expected: string, value: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+export function invalid(name: string, expected: string, value: unknown): OptionError {
+  return new OptionError('ERR_INVALID_OPTION', (names) => `Expected ${expected} for ${names(name)} but received ${describe(value)}`, 'TypeError');
 }
 
 export const isInteger = (value: unknown): value is number => Number.isInteger(value);
@@ -91,23 +93,23 @@ export const abortSignal = check('an AbortSignal', (name, value) => {
 
 /** A path that names an existing regular file: a folder or a pipe would fail, or block, later. */
 export function checkFile(name: string, path: string): void {
-  if (!existsSync(path)) throw new Error(`${name} file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new Error(`${name} is not a regular file: ${path}`);
+  if (!existsSync(path)) throw new OptionError('ENOENT', (names) => `${names(name)} file not found: ${path}`);
+  if (!statSync(path).isFile()) throw new OptionError('ERR_NOT_A_FILE', (names) => `${names(name)} is not a regular file: ${path}`);
 }
 
 /** A file `name` can be written to: its folder exists and is writable, and it is no folder itself. */
 export function writablePath(name: string, path: string): string {
   const directory = dirname(resolve(path));
   if (!existsSync(directory) || !statSync(directory).isDirectory()) {
-    throw new Error(`${name} directory does not exist: ${directory}`);
+    throw new OptionError('ENOENT', (names) => `${names(name)} directory does not exist: ${directory}`);
   }
   // Found now rather than after a long run.
   try {
     accessSync(directory, constants.W_OK);
   } catch {
-    throw new Error(`${name} directory is not writable: ${directory}`);
+    throw new OptionError('EACCES', (names) => `${names(name)} directory is not writable: ${directory}`);
   }
-  if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${name} is a directory: ${path}`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new OptionError('EISDIR', (names) => `${names(name)} is a directory: ${path}`);
   return path;
 }
 

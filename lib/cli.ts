@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { nearest } from './checks';
+import { OptionError, OptionNames } from './errors';
 import { fromClassicFlags } from './classic-flags';
 import { writeImage } from './image';
 import type { PretrainedWeights } from './models';
@@ -202,17 +203,13 @@ async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable
   }
 }
 
-/** Messages name options as the API does (imageSize); here they are flags (--image-size). */
-export function asFlag(message: string): string {
-  const flagFor = (name: string) => {
-    const tabled = (optionTable as OptionTable)[name]?.flag?.name;
-    const flag = tabled ?? name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-    return tabled || flag in commandFlags || flag in downloadFlags || flag in convertFlags ? `--${flag}` : name;
-  };
-  return message
-    .replace(/^(Expected .* for )(\w+)( but received )/, (_whole, before: string, name: string, after: string) => before + flagFor(name) + after)
-    .replace(/\b[a-z]+(?:[A-Z][a-z]*)+\b/g, flagFor);
-}
+/** The command line's names for options: their flags (--image-size for imageSize, and its paths). */
+export const flagNames: OptionNames = (path) => {
+  const [, option, rest] = /^(\w+)(.*)$/.exec(path) ?? [path, path, ''];
+  const tabled = (optionTable as OptionTable)[option]?.flag?.name;
+  const flag = tabled ?? option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  return tabled || flag in commandFlags || flag in downloadFlags || flag in convertFlags ? `--${flag}${rest}` : path;
+};
 
 if (require.main === module) {
   // Warnings (such as untrained weights) as one plain line each, without Node's hints.
@@ -234,7 +231,8 @@ if (require.main === module) {
       process.exitCode = 128 + constants.signals[interruption.signal.reason as 'SIGINT' | 'SIGTERM'];
       return;
     }
-    process.stderr.write(`neural-style: ${asFlag(error.message.split('\n')[0])}\n`);
+    const message = error instanceof OptionError ? error.toldWith(flagNames) : error.message;
+    process.stderr.write(`neural-style: ${message.split('\n')[0]}\n`);
     process.exitCode = 1;
   });
 }

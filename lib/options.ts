@@ -26,6 +26,7 @@ import {
   writablePath,
 } from './checks';
 import { usableCpus } from './cpus';
+import { OptionError } from './errors';
 import { CheckedImageInput, ImageInput, imageInput, outputFormats, StylizedImage } from './image-input';
 
 export type { CheckedImageInput, ImageInput, RawImage, RgbImage, StylizedImage } from './image-input';
@@ -379,9 +380,9 @@ export const defaults = Object.freeze(
   Object.fromEntries(Object.entries(optionTable).flatMap(([name, spec]) => ('default' in spec ? [[name, spec.default]] : []))),
 ) as { readonly [Name in Defaulted]: NonNullable<InputOf<Table[Name]>> };
 
-export function unknownOption(name: string, known: Iterable<string>): TypeError {
+export function unknownOption(name: string, known: Iterable<string>): OptionError {
   const suggestion = nearest(name, known);
-  return new TypeError(`Unknown option ${name}${suggestion ? `: did you mean ${suggestion}?` : ''}`);
+  return new OptionError('ERR_UNKNOWN_OPTION', (names) => `Unknown option ${names(name)}${suggestion ? `: did you mean ${names(suggestion)}?` : ''}`, 'TypeError');
 }
 
 /** Checks every option and fills in the defaults; throws before any native work is done. */
@@ -396,7 +397,11 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
   // Interpret options: an init image means starting from it, unless init says otherwise.
   const init = optionTable.init.check('init', given.init) ?? (given.initImage === undefined ? 'random' : 'image');
   if (given.initImage !== undefined && init !== 'image') {
-    throw new TypeError(`initImage is a starting image, but init is '${init}': leave init out or make it 'image'`);
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) => `${names('initImage')} is a starting image, but ${names('init')} is '${init}': leave ${names('init')} out or make it 'image'`,
+      'TypeError',
+    );
   }
   const resolved = Object.fromEntries(
     Object.entries(table).map(([name, spec]) => [name, (spec.check as Check<unknown>)(name, given[name] ?? spec.default)]),

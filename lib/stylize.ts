@@ -4,6 +4,7 @@ import { cpuBfloat16 } from './cpus';
 import { addon, nativeStylizeOptions } from './native';
 import { decodeImage, encodeImage, scaledSize, writeImage } from './image';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
+import { OptionError, OptionNames } from './errors';
 import { verifyZipFile } from './zip';
 
 /** The rejection of a run stopped through its AbortSignal. */
@@ -107,11 +108,12 @@ async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly: boolea
     { option: 'imageSize', value: o.imageSize, what: 'image', ...contentSize },
     ...styleSizes.map((size, index) => ({ option: 'styleScale', value: o.styleScale, what: `${styleName(o, index)} image`, ...size })),
   ].map((image) => ({ ...image, pixels: image.width * image.height }));
-  const describe = (image: (typeof images)[number]) => `${image.option} ${image.value} makes a ${image.width}x${image.height} ${image.what}`;
+  const describe = (image: (typeof images)[number], names: OptionNames) => `${names(image.option)} ${image.value} makes a ${image.width}x${image.height} ${image.what}`;
+  const tooLarge = (tell: (names: OptionNames) => string) => new OptionError('ERR_TOO_LARGE', tell, 'RangeError');
 
   for (const image of images) {
     if (image.pixels * 3 > bufferConstants.MAX_LENGTH) {
-      throw new RangeError(`${describe(image)}, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower ${image.option}`);
+      throw tooLarge((names) => `${describe(image, names)}, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower ${names(image.option)}`);
     }
   }
 
@@ -127,10 +129,43 @@ async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly: boolea
   if (needed > available) {
     const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
     const cause = styleTargets > activations + history ? largestStyle : content;
-    const [what, remedy] = cause === content && history > activations
-      ? [`lbfgsHistory ${o.lbfgsHistory} on a ${content.width}x${content.height} image`, 'lbfgsHistory']
-      : [`${describe(cause)}, which`, cause.option];
-    throw new RangeError(`${what} needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${remedy}`);
+    const byHistory = cause === content && history > activations;
+    const what = (names: OptionNames) =>
+      byHistory ? `${names('lbfgsHistory')} ${o.lbfgsHistory} on a ${content.width}x${content.height} image` : `${describe(cause, names)}, which`;
+    throw tooLarge((names) => `${what(names)} needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${names(byHistory ? 'lbfgsHistory' : cause.option)}`);
+  }
+}
+
+/** An error of the engine's: its kind as `code`, and its details. */
+type EngineFailure = Error & { code?: string; image?: 'content' | 'style'; layer?: string; modelLayers?: string };
+
+/**
+ * The engine's error with what to change, in the caller's names: the engine knows what went
+ * wrong, not what the caller calls the options that would mend it.
+ */
+function withRemedy(error: EngineFailure, o: ResolvedOptions, given: StylizeOptions): Error {
+  const told = (tell: (names: OptionNames) => string) => Object.assign(new OptionError(error.code!, tell), { cause: error });
+  switch (error.code) {
+    case 'NEURAL_STYLE_IMAGE_TOO_SMALL':
+      return told((names) =>
+        `${error.message}: raise ${names('imageSize')}${error.image === 'style' ? ` or ${names('styleScale')},` : ''} or use shallower layers`);
+    case 'NEURAL_STYLE_LAYER_MISSING': {
+      // The option the layer came from, and whether the caller named it or it is the default.
+      const options = (['contentLayers', 'styleLayers'] as const).filter((option) => o[option].includes(error.layer!));
+      return told((names) => {
+        const from = options.map((option) => `${names(option)}${given[option] === undefined ? ' (by default)' : ''}`).join(' and ');
+        const model = o.model === 'random' ? 'the random VGG-19' : `model ${o.model}`;
+        return `${from} ${options.length > 1 ? 'name' : 'names'} layer ${error.layer}, which ${model} lacks: it has ${error.modelLayers}`;
+      });
+    }
+    case 'NEURAL_STYLE_LOSS_NOT_FINITE':
+      return told((names) => `${error.message}: lower the loss weights${o.optimizer === 'adam' ? ` or ${names('learningRate')}` : ''}`);
+    case 'NEURAL_STYLE_OUT_OF_MEMORY':
+      return told((names) => `${error.message}; lower ${names('imageSize')} (or ${names('lbfgsHistory')}), or free memory`);
+    case 'NEURAL_STYLE_OUT_OF_GPU_MEMORY':
+      return told((names) => `${error.message}: lower ${names('imageSize')} or ${names('lbfgsHistory')}, or use ${names('device')} cpu`);
+    default:
+      return error;
   }
 }
 
@@ -179,7 +214,7 @@ async function run(options: StylizeOptions): Promise<Result> {
     native = await job.promise;
   } catch (error) {
     if ((error as Error).name === 'AbortError') throw new AbortError(undefined, { cause: o.signal?.reason });
-    throw error;
+    throw withRemedy(error as EngineFailure, o, options);
   } finally {
     o.signal?.removeEventListener('abort', abort);
   }

@@ -98,7 +98,7 @@ test.each([
   ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
   ['an L-BFGS history too large for memory', ['--lbfgs-history', '2000000000', '--device', 'cpu'], /^neural-style: --lbfgs-history 2000000000 on a 48x36 image needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower --lbfgs-history\n$/],
   ['a bad style scale', ['--style-scale', '0'], /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/],
-  ['an init image with --init random', ['--init', 'random', '--init-image', 'start.png'], /^neural-style: --init-image is a starting image, but init is 'random': leave init out or make it 'image'\n$/],
+  ['an init image with --init random', ['--init', 'random', '--init-image', 'start.png'], /^neural-style: --init-image is a starting image, but --init is 'random': leave --init out or make it 'image'\n$/],
   ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
   ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown flag --colour\n$/],
   ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Expected one of lbfgs, adam for --optimizer but received 'sgd'\n$/],

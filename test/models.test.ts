@@ -90,7 +90,7 @@ describe('bad models are rejected with a clear error and no output', () => {
 
   test('a layer the model lacks', async () => {
     await expect(quickRun(fixture('tiny-numbered.pt'), { styleLayers: ['relu6_1'], output })).rejects.toThrow(
-      /Layer relu6_1 is not in the model; it has conv1_1 relu1_1/,
+      /^styleLayers names layer relu6_1, which model .*tiny-numbered\.pt lacks: it has conv1_1 relu1_1 /,
     );
   });
 

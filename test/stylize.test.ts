@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { AbortError, ProgressEvent, runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { flagNames } from '../lib/cli';
+import { OptionError } from '../lib/errors';
 import { decodeImage } from '../lib/image';
 import { resolveOptions } from '../lib/options';
 import * as cpuFeatures from '../lib/cpus';
@@ -320,7 +322,7 @@ test('a finished, a failed and a cancelled run each leave no tensor memory behin
   await stylize(await base());
   expect(held()).toBe(0);
   expect(runtimeInfo().reservedCudaBytes).toBe(0);
-  await expect(stylize(await base({ styleLayers: ['relu1_1', 'relu9_1'] }))).rejects.toThrow(/Layer relu9_1/);
+  await expect(stylize(await base({ styleLayers: ['relu1_1', 'relu9_1'] }))).rejects.toThrow(/^styleLayers names layer relu9_1, which model /);
   expect(held()).toBe(0);
   const controller = new AbortController();
   let heldDuringRun = 0;
@@ -335,6 +337,17 @@ test('a finished, a failed and a cancelled run each leave no tensor memory behin
   await expect(run).rejects.toBeInstanceOf(AbortError);
   expect(heldDuringRun).toBeGreaterThan(0);
   expect(held()).toBe(0);
+});
+
+test("a layer the model lacks is named with the option it came from, a default included; the command line names the flag", async () => {
+  const shallow = fixture('tiny-shallow.pt');
+  await expect(stylize(await base({ model: shallow }))).rejects.toThrow(
+    /^styleLayers \(by default\) names layer relu5_1, which model .*tiny-shallow\.pt lacks: it has conv1_1 relu1_1 .* pool4$/,
+  );
+  const both = (await stylize(await base({ model: shallow, contentLayers: ['relu5_1'] })).catch((e: unknown) => e)) as OptionError;
+  expect(both.message).toMatch(/^contentLayers and styleLayers \(by default\) name layer relu5_1, /);
+  expect(both.code).toBe('NEURAL_STYLE_LAYER_MISSING');
+  expect(both.toldWith(flagNames)).toMatch(/^--content-layers and --style-layers \(by default\) name layer relu5_1, /);
 });
 
 test('bfloat16 on a CPU without bfloat16 arithmetic warns, once, that it is slower there', async () => {

@@ -69,6 +69,9 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
     } catch (const neural_style::Cancelled& error) {
       aborted_ = true;
       failure_ = error.what();
+    } catch (const EngineError& error) {
+      failure_ = error.what();
+      engineFailure_ = error;
     } catch (const std::exception& error) {
       failure_ = error.what();
     }
@@ -100,7 +103,7 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
     activeRuns_->erase(cancelled_);
     if (!callbackError_.IsEmpty()) return deferred.Reject(callbackError_.Value());
     if (failure_.empty()) return deferred.Resolve(fromResult(Env(), result_));
-    Napi::Error error = Napi::Error::New(Env(), failure_);
+    Napi::Error error = toError(Env(), failure_, engineFailure_);
     if (aborted_) error.Set("name", Napi::String::New(Env(), "AbortError"));
     deferred.Reject(error.Value());
   }
@@ -113,6 +116,7 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
   Napi::ObjectReference callbackError_;
   StylizeResult result_;
   std::string failure_;
+  std::optional<EngineError> engineFailure_;
   bool aborted_ = false;
 };
 
@@ -129,6 +133,9 @@ class TaskWorker : public SettlingWorker<Napi::AsyncWorker> {
   void Execute() override {
     try {
       result_ = work_();
+    } catch (const EngineError& error) {
+      failure_ = error.what();
+      engineFailure_ = error;
     } catch (const std::exception& error) {
       failure_ = error.what();
     }
@@ -136,7 +143,7 @@ class TaskWorker : public SettlingWorker<Napi::AsyncWorker> {
 
   void Settle(const Napi::Promise::Deferred& deferred) override {
     if (failure_.empty()) return deferred.Resolve(present_(Env(), result_));
-    deferred.Reject(Napi::Error::New(Env(), failure_).Value());
+    deferred.Reject(toError(Env(), failure_, engineFailure_).Value());
   }
 
  private:
@@ -144,6 +151,7 @@ class TaskWorker : public SettlingWorker<Napi::AsyncWorker> {
   Present present_;
   Result result_{};
   std::string failure_;
+  std::optional<EngineError> engineFailure_;
 };
 
 template <typename Result>

@@ -284,4 +284,27 @@ Napi::Object fromEvaluation(Napi::Env env, const Evaluation& evaluation) {
   return object;
 }
 
+Napi::Error toError(Napi::Env env, const std::string& message, const std::optional<EngineError>& engine) {
+  Napi::Error error = Napi::Error::New(env, message);
+  if (!engine) return error;
+  using Kind = EngineError::Kind;
+  const char* code = "";
+  switch (engine->kind) {
+    case Kind::ImageTooSmall: code = "NEURAL_STYLE_IMAGE_TOO_SMALL"; break;
+    case Kind::LayerMissing: code = "NEURAL_STYLE_LAYER_MISSING"; break;
+    case Kind::LossNotFinite: code = "NEURAL_STYLE_LOSS_NOT_FINITE"; break;
+    case Kind::OutOfMemory: code = "NEURAL_STYLE_OUT_OF_MEMORY"; break;
+    case Kind::OutOfGpuMemory: code = "NEURAL_STYLE_OUT_OF_GPU_MEMORY"; break;
+  }
+  error.Set("code", Napi::String::New(env, code));
+  for (const auto& [name, value] : engine->details) {
+    if (const auto* number = std::get_if<double>(&value)) {
+      error.Set(name, Napi::Number::New(env, *number));
+    } else {
+      error.Set(name, Napi::String::New(env, std::get<std::string>(value)));
+    }
+  }
+  return error;
+}
+
 }  // namespace neural_style::binding

@@ -18,4 +18,9 @@ Napi::Object fromProgress(Napi::Env env, const Progress& progress);
 Napi::Object fromResult(Napi::Env env, const StylizeResult& result);
 Napi::Object fromEvaluation(Napi::Env env, const Evaluation& evaluation);
 
+// A failed run's error for JavaScript: with an EngineError, its kind as `code` (such as
+// NEURAL_STYLE_IMAGE_TOO_SMALL) and its details as properties, for the TypeScript layer to say
+// what to change in the caller's own words.
+Napi::Error toError(Napi::Env env, const std::string& message, const std::optional<EngineError>& engine);
+
 }  // namespace neural_style::binding

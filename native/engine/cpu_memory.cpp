@@ -1,5 +1,7 @@
 #include "cpu_memory.h"
 
+#include "engine.h"
+
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 
@@ -114,10 +116,10 @@ class ReusingCpuAllocator final : public c10::Allocator {
       // Kept blocks only save time: give them back before refusing.
       releaseFreeBlocks(p);
       if (p.heldBytes + size > p.budget) {
-        throw CpuMemoryExhausted(
-            "Out of memory: the run holds " + gib(p.heldBytes) + " and needs more, but only " +
-            gib(p.budget) + " can be had without the system killing the process; lower " +
-            "imageSize (or lbfgsHistory), or free memory");
+        throw EngineError(EngineError::Kind::OutOfMemory,
+                          "Out of memory: the run holds " + gib(p.heldBytes) + " and needs more, but only " +
+                              gib(p.budget) + " can be had without the system killing the process",
+                          {{"heldBytes", static_cast<double>(p.heldBytes)}, {"budgetBytes", static_cast<double>(p.budget)}});
       }
     }
     void* data = nullptr;

@@ -8,20 +8,15 @@
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
 
 namespace neural_style {
-
-// Thrown by an allocation that would take a run past the memory available to it.
-struct CpuMemoryExhausted : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // Held for the length of a run (construct it before any tensor of the run).
 class CpuMemoryReuse {
  public:
   // `availableBytes`: what the system could still give the process as the run starts (0: no
-  // limit). Tensor memory beyond it, less a reserve for everything else, is refused.
+  // limit). Tensor memory beyond it, less a reserve for everything else, is refused with an
+  // EngineError of kind OutOfMemory.
   explicit CpuMemoryReuse(size_t availableBytes);
   ~CpuMemoryReuse();
   CpuMemoryReuse(const CpuMemoryReuse&) = delete;

@@ -8,6 +8,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace neural_style {
@@ -98,6 +100,19 @@ struct StylizeResult {
   int iterations = 0;
   double elapsedMs = 0;
   std::string device;
+};
+
+// A failure whose remedy is a change of options: the engine says what happened, with its numbers,
+// and the caller's layer, which knows what the caller calls each option, says what to change.
+struct EngineError : std::runtime_error {
+  enum class Kind { ImageTooSmall, LayerMissing, LossNotFinite, OutOfMemory, OutOfGpuMemory };
+  using Detail = std::variant<double, std::string>;
+
+  EngineError(Kind kind, const std::string& message, std::vector<std::pair<std::string, Detail>> details = {})
+      : std::runtime_error(message), kind(kind), details(std::move(details)) {}
+
+  Kind kind;
+  std::vector<std::pair<std::string, Detail>> details;
 };
 
 // Thrown when the caller's cancellation flag was seen set.

@@ -77,13 +77,12 @@ struct Terms {
 };
 
 // Past float32's range the optimisation cannot recover, and would only write noise.
-void checkFinite(const Losses& losses, int iteration, Optimizer optimizer) {
+void checkFinite(const Losses& losses, int iteration) {
   if (std::isfinite(losses.total)) return;
   std::ostringstream message;
   message << "The loss is no longer finite at iteration " << iteration << " (content "
-          << losses.content << ", style " << losses.style << ", tv " << losses.tv
-          << "): lower the loss weights" << (optimizer == Optimizer::Adam ? " or learningRate" : "");
-  throw std::runtime_error(message.str());
+          << losses.content << ", style " << losses.style << ", tv " << losses.tv << ")";
+  throw EngineError(EngineError::Kind::LossNotFinite, message.str(), {{"iteration", static_cast<double>(iteration)}});
 }
 
 class Objective {
@@ -104,11 +103,9 @@ class Objective {
     layers_ = options.contentLayers;
     layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
     // The image being optimised has the content's size, and so must reach every layer.
-    vgg.checkSize(content, layers_, "content image", "raise imageSize or use shallower layers");
+    vgg.checkSize(content, layers_, "content");
     for (size_t i = 0; i < styles.size(); ++i) {
-      vgg.checkSize(styles[i], options.styleLayers,
-                    styles.size() > 1 ? "style image " + std::to_string(i + 1) : "style image",
-                    "raise imageSize or styleScale, or use shallower layers");
+      vgg.checkSize(styles[i], options.styleLayers, "style", styles.size() > 1 ? static_cast<int>(i + 1) : 0);
     }
 
     torch::NoGradGuard noGrad;
@@ -177,14 +174,12 @@ auto withReadableErrors(Work work) {
   } catch (const c10::OutOfMemoryError& error) {
     // Only LibTorch's CUDA allocator throws this: CPU memory runs out as CpuMemoryExhausted or
     // bad_alloc.
-    throw std::runtime_error(std::string("Out of GPU memory: try a smaller imageSize or fewer "
-                                         "lbfgsHistory corrections, or device 'cpu' (") +
-                             error.what_without_backtrace() + ")");
+    throw EngineError(EngineError::Kind::OutOfGpuMemory,
+                      std::string("Out of GPU memory (") + error.what_without_backtrace() + ")");
   } catch (const c10::Error& error) {
     throw std::runtime_error(error.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error("Out of memory: this image size needs more memory than is available; "
-                             "try a smaller imageSize or fewer lbfgsHistory corrections");
+    throw EngineError(EngineError::Kind::OutOfMemory, "Out of memory: this image size needs more memory than is available");
   }
 }
 
@@ -248,7 +243,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       terms.total.backward();
       last = terms.values;
       ++iteration;
-      checkFinite(last, iteration, options.optimizer);
+      checkFinite(last, iteration);
       const bool previewDue = options.previewInterval > 0 && iteration % options.previewInterval == 0;
       if (previewDue || iteration % options.progressInterval == 0 || iteration == options.iterations) {
         Progress progress{iteration, last, elapsedMs(), std::nullopt};

@@ -180,14 +180,17 @@ size_t Vgg::indexOf(const std::string& name) const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (layers_[i].name == name) return i;
   }
-  std::ostringstream message;
-  message << "Layer " << name << " is not in the model; it has";
-  for (const auto& layer : layers_) message << ' ' << layer.name;
-  throw std::runtime_error(message.str());
+  std::string names;
+  for (const auto& layer : layers_) names += (names.empty() ? "" : " ") + layer.name;
+  throw EngineError(EngineError::Kind::LayerMissing, "Layer " + name + " is not in the model; it has " + names,
+                    {{"layer", name}, {"modelLayers", names}});
 }
 
-void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& names,
-                    const std::string& what, const std::string& remedy) const {
+void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& names, const std::string& image,
+                    int styleIndex) const {
+  const std::string what = image == "content" ? "content image"
+                           : styleIndex > 0   ? "style image " + std::to_string(styleIndex)
+                                              : "style image";
   for (const auto& name : names) {
     const size_t index = indexOf(name);
     int64_t poolings = 0;
@@ -195,12 +198,12 @@ void Vgg::checkSize(const torch::Tensor& x, const std::vector<std::string>& name
     const int64_t minimum = int64_t{1} << poolings;
     const int64_t height = x.size(2), width = x.size(3);
     if (height < minimum || width < minimum) {
-      throw std::runtime_error("The " + what + " is " + std::to_string(width) + "x" +
-                               std::to_string(height) + " pixels, too small for layer " + name +
-                               ", which follows " + std::to_string(poolings) +
-                               (poolings == 1 ? " pooling" : " poolings") +
-                               " and so needs at least " + std::to_string(minimum) +
-                               " pixels on each side: " + remedy);
+      throw EngineError(EngineError::Kind::ImageTooSmall,
+                        "The " + what + " is " + std::to_string(width) + "x" + std::to_string(height) +
+                            " pixels, too small for layer " + name + ", which follows " + std::to_string(poolings) +
+                            (poolings == 1 ? " pooling" : " poolings") + " and so needs at least " +
+                            std::to_string(minimum) + " pixels on each side",
+                        {{"image", image}, {"layer", name}, {"minimum", static_cast<double>(minimum)}});
     }
   }
 }

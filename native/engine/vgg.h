@@ -29,10 +29,11 @@ class Vgg {
   std::map<std::string, torch::Tensor> features(const torch::Tensor& x,
                                                 const std::vector<std::string>& layers) const;
 
-  // Throws unless `x` is large enough to reach `layers`: each pooling halves the sides, and
-  // needs at least two pixels to pool. `what` names the image in the message, `remedy` ends it.
-  void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers,
-                 const std::string& what, const std::string& remedy) const;
+  // Throws an EngineError of kind ImageTooSmall unless `x` is large enough to reach `layers`: each
+  // pooling halves the sides, and needs at least two pixels to pool. `image` is "content" or
+  // "style"; `styleIndex`, from 1, tells one of several style images apart (0: the only one).
+  void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers, const std::string& image,
+                 int styleIndex = 0) const;
 
 
  private:

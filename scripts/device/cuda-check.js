@@ -197,8 +197,8 @@ async function main() {
   const reservedAfterFailure = addon.runtimeInfo().reservedCudaBytes;
   record(
     'a run too large for the memory is an Out of memory error, and gives its memory back',
-    /^Out of (GPU )?memory/.test(tooLarge.error?.message) && reservedAfterFailure <= Math.max(reservedAfterRun, 64 * 2 ** 20),
-    { error: tooLarge.error?.message, reservedAfterFailureMiB: mib(reservedAfterFailure) },
+    ['NEURAL_STYLE_OUT_OF_MEMORY', 'NEURAL_STYLE_OUT_OF_GPU_MEMORY'].includes(tooLarge.error?.code) && reservedAfterFailure <= Math.max(reservedAfterRun, 64 * 2 ** 20),
+    { error: tooLarge.error?.message, code: tooLarge.error?.code, reservedAfterFailureMiB: mib(reservedAfterFailure) },
   );
 
   const held = addon.runtimeInfo().heldCpuBytes;

@@ -6,6 +6,7 @@
                     metadata saying its inputs use caffe preprocessing
   tiny-whole.pt     a whole-network module keeping its layers under `features`
   not-vgg.pt        a TorchScript module that is no VGG
+  tiny-shallow.pt   tiny-numbered.pt's layout up to pool4: no relu5_1, a default style layer
   nan-weights.pt    tiny-numbered.pt's layout with a NaN among conv3_2's weights
   vgg19-full.pt     (with --full) torchvision's genuine vgg19().features, random weights, 80 MB
 
@@ -119,6 +120,12 @@ def main():
 
     not_vgg = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
     torch.jit.script(not_vgg).save(os.path.join(folder, "not-vgg.pt"))
+
+    # From a generator of its own, so that the models after it keep their weights.
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        shallow = [module for name, module in vgg_layers(TINY_WIDTHS) if not name.endswith(("5", "5_1", "5_2", "5_3", "5_4"))]
+        torch.jit.script(nn.Sequential(*shallow)).save(os.path.join(folder, "tiny-shallow.pt"))
 
     if "--full" in sys.argv:
         import torchvision
