@@ -4,7 +4,7 @@ import { existsSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { runtimeInfo, stylize, StylizeOptions } from '../lib';
-import { cpuMemoryModel } from '../lib/stylize';
+import { cpuMemoryModel } from '../lib/memory';
 import { fixture, makeCgroup, patternPng, spawnInCgroup, temporaryDir } from './helpers';
 
 const GiB = 2 ** 30;
