@@ -7,8 +7,10 @@
         "native/binding/convert.cpp",
         "native/engine/cpu_memory.cpp",
         "native/engine/cuda_memory.cpp",
+        "native/engine/objective.cpp",
         "native/engine/stylize.cpp",
-        "native/engine/vgg.cpp"
+        "native/engine/vgg.cpp",
+        "native/engine/vgg_writer.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -14,7 +13,7 @@
 #include "cpu_memory.h"
 #include "cuda_memory.h"
 #include "engine.h"
-#include "losses.h"
+#include "objective.h"
 #include "vgg.h"
 
 namespace neural_style {
@@ -71,11 +70,6 @@ RgbImage toRgb(const torch::Tensor& rgb) {
   return image;
 }
 
-struct Terms {
-  torch::Tensor total;
-  Losses values;
-};
-
 // Past float32's range the optimisation cannot recover, and would only write noise.
 void checkFinite(const Losses& losses, int iteration) {
   if (std::isfinite(losses.total)) return;
@@ -84,87 +78,6 @@ void checkFinite(const Losses& losses, int iteration) {
           << losses.content << ", style " << losses.style << ", tv " << losses.tv << ")";
   throw EngineError(EngineError::Kind::LossNotFinite, message.str(), {{"iteration", static_cast<double>(iteration)}});
 }
-
-class Objective {
- public:
-  // Computes the content activations and the blended style Gram matrices once.
-  Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
-            const std::vector<torch::Tensor>& styles)
-      : vgg_(vgg), options_(options) {
-    if (!options.styleBlendWeights.empty() && options.styleBlendWeights.size() != styles.size()) {
-      throw std::runtime_error("styleBlendWeights has " +
-                               std::to_string(options.styleBlendWeights.size()) +
-                               " entries for " + std::to_string(styles.size()) + " style images");
-    }
-    std::vector<double> blend = options.styleBlendWeights;
-    if (blend.empty()) blend.assign(styles.size(), 1.0);
-    const double blendSum = std::accumulate(blend.begin(), blend.end(), 0.0);
-
-    layers_ = options.contentLayers;
-    layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
-    // The image being optimised has the content's size, and so must reach every layer.
-    vgg.checkSize(content, layers_, "content");
-    for (size_t i = 0; i < styles.size(); ++i) {
-      vgg.checkSize(styles[i], options.styleLayers, "style", styles.size() > 1 ? static_cast<int>(i + 1) : 0);
-    }
-
-    torch::NoGradGuard noGrad;
-    auto contentFeatures = vgg.features(content, options.contentLayers);
-    for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
-    for (size_t i = 0; i < styles.size(); ++i) {
-      auto styleFeatures = vgg.features(styles[i], options.styleLayers);
-      for (size_t j = 0; j < options.styleLayers.size(); ++j) {
-        auto gram = losses::gram(styleFeatures[options.styleLayers[j]]) * (blend[i] / blendSum);
-        if (i == 0) {
-          styleTargets_.push_back(gram);
-        } else {
-          styleTargets_[j] += gram;
-        }
-      }
-    }
-  }
-
-  Terms operator()(const torch::Tensor& image) const {
-    auto features = vgg_.features(image, layers_);
-    auto content = torch::zeros({}, image.options());
-    for (size_t i = 0; i < contentTargets_.size(); ++i) {
-      const auto& layer = features[options_.contentLayers[i]];
-      content = content + losses::content(normalized(layer, options_.contentWeight), contentTargets_[i]);
-    }
-    auto style = torch::zeros({}, image.options());
-    for (size_t i = 0; i < styleTargets_.size(); ++i) {
-      const auto& layer = features[options_.styleLayers[i]];
-      style = style + losses::style(normalized(layer, options_.styleWeight), styleTargets_[i]);
-    }
-    content = content * options_.contentWeight;
-    style = style * options_.styleWeight;
-    auto tv = losses::totalVariation(image) * options_.tvWeight;
-    Terms terms{content + style + tv, {}};
-    terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(),
-                    tv.item<double>()};
-    return terms;
-  }
-
- private:
-  // jcjohnson/neural-style's -normalize_gradients: the gradient a layer's loss sends back is
-  // weight * g / (|g|_1 + 1e-8), g being the unweighted loss's own gradient. A view gives the
-  // loss a branch of its own, so that its hook sees that loss's gradient alone; the values of
-  // the losses are unchanged.
-  torch::Tensor normalized(const torch::Tensor& activation, double weight) const {
-    if (!options_.normalizeGradients || weight == 0) return activation;
-    auto branch = activation.view_as(activation);
-    branch.register_hook([weight](const torch::Tensor& weighted) {
-      return weighted / (weighted.abs().sum() / weight + 1e-8);
-    });
-    return branch;
-  }
-
-  const Vgg& vgg_;
-  const LossOptions& options_;
-  std::vector<std::string> layers_;
-  std::vector<torch::Tensor> contentTargets_;
-  std::vector<torch::Tensor> styleTargets_;
-};
 
 // torch reports its own errors with a C++ backtrace appended: keep the message only.
 template <typename Work>

@@ -6,15 +6,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "vgg_format.h"
+
 namespace neural_style {
 namespace {
-
-// The metadata entry a model file may carry to say how its inputs were normalised.
-constexpr const char* kPreprocessEntry = "neural_style/preprocess";
-
-// VGG-19's convolution widths, block by block; each block ends in a pooling layer.
-const std::vector<std::vector<int64_t>> kVgg19Blocks = {
-    {64, 64}, {128, 128}, {256, 256, 256, 256}, {512, 512, 512, 512}, {512, 512, 512, 512}};
 
 // torchvision normalises RGB in 0..1 with ImageNet statistics; Caffe's VGG takes BGR in 0..255
 // minus the mean pixel.
@@ -24,33 +19,6 @@ const std::vector<double> kCaffeMeanBgr = {103.939, 116.779, 123.68};
 
 torch::Tensor channelVector(const std::vector<double>& values, const torch::Tensor& like) {
   return torch::tensor(values, like.options()).view({1, 3, 1, 1});
-}
-
-// The first line with text: some of LibTorch's messages start with a newline.
-std::string firstLine(const std::string& text) {
-  const size_t start = std::min(text.find_first_not_of(" \n"), text.size());
-  return text.substr(start, text.find('\n', start) - start);
-}
-
-bool allFinite(const torch::Tensor& tensor) { return torch::isfinite(tensor).all().item<bool>(); }
-
-// The names a model file's metadata gives the preprocessings.
-std::string nameOf(Preprocessing preprocessing) {
-  return preprocessing == Preprocessing::Caffe ? "caffe" : "torchvision";
-}
-
-// Calls visit(name, kind, width) for each of VGG-19's layers in order, named the VGG way:
-// conv{block}_{n}, relu{block}_{n}, pool{block}; width is a convolution's output channels.
-template <typename Visit>
-void forEachVgg19Layer(const Visit& visit) {
-  for (size_t block = 0; block < kVgg19Blocks.size(); ++block) {
-    const std::string suffix = std::to_string(block + 1) + "_";
-    for (size_t i = 0; i < kVgg19Blocks[block].size(); ++i) {
-      visit("conv" + suffix + std::to_string(i + 1), LayerKind::Conv, kVgg19Blocks[block][i]);
-      visit("relu" + suffix + std::to_string(i + 1), LayerKind::Relu, int64_t{0});
-    }
-    visit("pool" + std::to_string(block + 1), LayerKind::Pool, int64_t{0});
-  }
 }
 
 }  // namespace
@@ -253,73 +221,6 @@ std::map<std::string, torch::Tensor> Vgg::features(
     }
   }
   return wanted;
-}
-
-void saveVgg19(const SaveModelOptions& options) {
-  const auto& convolutions = options.convolutions;
-  if (convolutions.size() != 16) {
-    throw std::runtime_error("A VGG-19 has 16 convolutions, not " +
-                             std::to_string(convolutions.size()));
-  }
-  // Each layer's type is named after its torch.nn class, which is how a loader (this engine's
-  // included) tells the layers apart; every module made here has a type of its own, so the
-  // names are mangled apart within the one compilation unit.
-  auto unit = std::make_shared<torch::jit::CompilationUnit>();
-  auto newModule = [&](const std::string& type) {
-    return torch::jit::Module(c10::QualifiedName("__torch__.neural_style." + type), unit, true);
-  };
-  torch::jit::Module network = newModule("VGG19Features");
-  std::string forward = "def forward(self, x):\n";
-  size_t next = 0;
-  int64_t channels = 3;
-  forEachVgg19Layer([&](const std::string& name, LayerKind kind, int64_t) {
-    torch::jit::Module layer;
-    switch (kind) {
-      case LayerKind::Conv: {
-        const Convolution& convolution = convolutions[next++];
-        if (convolution.inChannels != channels) {
-          throw std::runtime_error("Convolution " + name + " reads " +
-                                   std::to_string(convolution.inChannels) +
-                                   " channels, but the layer before it gives " +
-                                   std::to_string(channels));
-        }
-        // from_blob does not own the data: clone, so that the module does.
-        auto values = [](const std::vector<float>& data, at::IntArrayRef shape) {
-          return torch::from_blob(const_cast<float*>(data.data()), shape).clone();
-        };
-        auto weight = values(convolution.weight, {convolution.outChannels, channels, 3, 3});
-        auto bias = values(convolution.bias, {convolution.outChannels});
-        if (!allFinite(weight) || !allFinite(bias)) {
-          throw std::runtime_error("The weights of " + name + " are not all finite numbers");
-        }
-        layer = newModule("Conv2d");
-        layer.register_parameter("weight", weight, false);
-        layer.register_parameter("bias", bias, false);
-        layer.define(
-            "def forward(self, x):\n"
-            "  return torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1])\n");
-        channels = convolution.outChannels;
-        break;
-      }
-      case LayerKind::Relu:
-        layer = newModule("ReLU");
-        layer.define("def forward(self, x):\n  return torch.relu(x)\n");
-        break;
-      case LayerKind::Pool:
-        layer = newModule("MaxPool2d");
-        layer.define("def forward(self, x):\n  return torch.max_pool2d(x, [2, 2], [2, 2])\n");
-        break;
-    }
-    network.register_module(name, layer);
-    forward += "  x = self." + name + ".forward(x)\n";
-  });
-  network.define(forward + "  return x\n");
-  try {
-    network.save(options.path, {{kPreprocessEntry, nameOf(options.preprocess)}});
-  } catch (const c10::Error& error) {
-    throw std::runtime_error("Could not write " + options.path + ": " +
-                             firstLine(error.what_without_backtrace()));
-  }
 }
 
 }  // namespace neural_style

@@ -1,0 +1,79 @@
+#include "objective.h"
+
+#include <numeric>
+
+#include "losses.h"
+
+namespace neural_style {
+
+Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
+                     const std::vector<torch::Tensor>& styles)
+    : vgg_(vgg), options_(options) {
+  if (!options.styleBlendWeights.empty() && options.styleBlendWeights.size() != styles.size()) {
+    throw std::runtime_error("styleBlendWeights has " +
+                             std::to_string(options.styleBlendWeights.size()) +
+                             " entries for " + std::to_string(styles.size()) + " style images");
+  }
+  std::vector<double> blend = options.styleBlendWeights;
+  if (blend.empty()) blend.assign(styles.size(), 1.0);
+  const double blendSum = std::accumulate(blend.begin(), blend.end(), 0.0);
+
+  layers_ = options.contentLayers;
+  layers_.insert(layers_.end(), options.styleLayers.begin(), options.styleLayers.end());
+  // The image being optimised has the content's size, and so must reach every layer.
+  vgg.checkSize(content, layers_, "content");
+  for (size_t i = 0; i < styles.size(); ++i) {
+    vgg.checkSize(styles[i], options.styleLayers, "style", styles.size() > 1 ? static_cast<int>(i + 1) : 0);
+  }
+
+  torch::NoGradGuard noGrad;
+  auto contentFeatures = vgg.features(content, options.contentLayers);
+  for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
+  for (size_t i = 0; i < styles.size(); ++i) {
+    auto styleFeatures = vgg.features(styles[i], options.styleLayers);
+    for (size_t j = 0; j < options.styleLayers.size(); ++j) {
+      auto gram = losses::gram(styleFeatures[options.styleLayers[j]]) * (blend[i] / blendSum);
+      if (i == 0) {
+        styleTargets_.push_back(gram);
+      } else {
+        styleTargets_[j] += gram;
+      }
+    }
+  }
+}
+
+Terms Objective::operator()(const torch::Tensor& image) const {
+  auto features = vgg_.features(image, layers_);
+  auto content = torch::zeros({}, image.options());
+  for (size_t i = 0; i < contentTargets_.size(); ++i) {
+    const auto& layer = features[options_.contentLayers[i]];
+    content = content + losses::content(normalized(layer, options_.contentWeight), contentTargets_[i]);
+  }
+  auto style = torch::zeros({}, image.options());
+  for (size_t i = 0; i < styleTargets_.size(); ++i) {
+    const auto& layer = features[options_.styleLayers[i]];
+    style = style + losses::style(normalized(layer, options_.styleWeight), styleTargets_[i]);
+  }
+  content = content * options_.contentWeight;
+  style = style * options_.styleWeight;
+  auto tv = losses::totalVariation(image) * options_.tvWeight;
+  Terms terms{content + style + tv, {}};
+  terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(),
+                  tv.item<double>()};
+  return terms;
+}
+
+// jcjohnson/neural-style's -normalize_gradients: the gradient a layer's loss sends back is
+// weight * g / (|g|_1 + 1e-8), g being the unweighted loss's own gradient. A view gives the
+// loss a branch of its own, so that its hook sees that loss's gradient alone; the values of
+// the losses are unchanged.
+torch::Tensor Objective::normalized(const torch::Tensor& activation, double weight) const {
+  if (!options_.normalizeGradients || weight == 0) return activation;
+  auto branch = activation.view_as(activation);
+  branch.register_hook([weight](const torch::Tensor& weighted) {
+    return weighted / (weighted.abs().sum() / weight + 1e-8);
+  });
+  return branch;
+}
+
+}  // namespace neural_style

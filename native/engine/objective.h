@@ -1,0 +1,39 @@
+// The objective of Gatys et al.: content loss at the content layers, style loss between Gram
+// matrices at the style layers, and total variation, weighted and summed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "vgg.h"
+
+namespace neural_style {
+
+// The total loss, to differentiate, and its terms' values.
+struct Terms {
+  torch::Tensor total;
+  Losses values;
+};
+
+class Objective {
+ public:
+  // Computes the content activations and the blended style Gram matrices once.
+  Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
+            const std::vector<torch::Tensor>& styles);
+
+  Terms operator()(const torch::Tensor& image) const;
+
+ private:
+  torch::Tensor normalized(const torch::Tensor& activation, double weight) const;
+
+  const Vgg& vgg_;
+  const LossOptions& options_;
+  std::vector<std::string> layers_;
+  std::vector<torch::Tensor> contentTargets_;
+  std::vector<torch::Tensor> styleTargets_;
+};
+
+}  // namespace neural_style
