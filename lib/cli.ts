@@ -125,9 +125,16 @@ export async function main(argv: string[], signal?: AbortSignal, table: OptionTa
       command.options(downloadFlags), (args) => downloadCommand(args, signal))
     .command('convert-model', 'Convert a VGG-19 state dict (.pth) into the model runs use', (command) =>
       command.options(convertFlags), (args) => convertCommand(args))
+    .example('$0 --content photo.jpg --style painting.jpg --output out.png', 'Stylize at 512 px with the default model')
+    .example('$0 --content photo.jpg --style a.jpg,b.jpg --style-blend-weights 3,1 --output out.png', 'Blend two styles, 3 to 1')
+    .example('$0 --content photo.jpg --style painting.jpg --output big.png --image-size 1024 --init-image out.png --iterations 200', 'Refine a result at a larger size')
+    .example('$0 -content_image photo.jpg -style_image painting.jpg -gpu -1', "jcjohnson/neural-style's spelling, on the CPU")
+    .example('$0 download-model', 'Fetch the pretrained VGG-19 that runs use')
     .version(version)
     .strict()
     .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, parser.terminalWidth()))
     .fail((message, error) => {
       // yargs's own messages can run over several lines ("Invalid values:\n  Argument: …").
       throw error ?? unknownArguments(message, Object.keys(flags)) ?? invalidChoice(message) ?? new Error(message.replace(/\s*\n\s*/g, ' '));

@@ -152,6 +152,9 @@ test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
   for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients', '--precision', 'download-model', 'convert-model']) expect(help.stdout).toContain(flag);
+  expect(run(['-h']).stdout).toBe(help.stdout);
+  expect(help.stdout).toMatch(/^Examples:\n {2}neural-style --content photo\.jpg --style/m);
+  expect(help.stdout).toContain('-content_image photo.jpg');
   const download = run(['download-model', '--help']);
   for (const flag of ['--weights', '--url', '--sha256', '--output']) expect(download.stdout).toContain(flag);
   const version = run(['--version']);
