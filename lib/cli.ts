@@ -8,6 +8,7 @@ import { nearest } from './checks';
 import { OptionError, OptionNames } from './errors';
 import { fromClassicFlags } from './classic-flags';
 import { writeImage } from './image';
+import { ProgressLine } from './progress-line';
 import type { PretrainedWeights } from './models';
 import { defaultText, helpGroups, optionTable, OptionTable, preprocessings, ProgressEvent, StylizeOptions } from './options';
 
@@ -177,29 +178,30 @@ async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable
   const output = args.output as string;
   const snapshots: Promise<void>[] = [];
 
+  // --json prints objects; otherwise a terminal gets a live line, a file or pipe plain lines.
+  const line = args.json ? undefined : new ProgressLine(process.stdout, printIter);
   const onProgress = (event: ProgressEvent) => {
     if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(output, event.iteration)));
+    if (line) return line.update(event);
     if (printIter === 0 || event.iteration % printIter !== 0) return;
-    if (args.json) {
-      const { iteration, iterations, loss, content, style, tv, elapsedMs } = event;
-      print({ event: 'progress', iteration, iterations, loss, content, style, tv, elapsedMs });
-    } else {
-      print(
-        `Iteration ${event.iteration} / ${event.iterations}: loss ${event.loss.toExponential(4)} ` +
-          `(content ${event.content.toExponential(4)}, style ${event.style.toExponential(4)}, tv ${event.tv.toExponential(4)})`,
-      );
-    }
+    const { iteration, iterations, loss, content, style, tv, elapsedMs } = event;
+    print({ event: 'progress', iteration, iterations, loss, content, style, tv, elapsedMs });
   };
 
+  line?.started();
   const running = stylize({
     ...(optionsFromFlags(args, table) as StylizeOptions),
-    // Only after the last iteration when no report is due.
-    progressInterval: printIter || 2 ** 31 - 1,
+    // A live line hears of every iteration; otherwise only those due a report, and the last.
+    progressInterval: line?.live ? 1 : printIter || 2 ** 31 - 1,
     onProgress,
     signal,
   });
   // Let every snapshot write settle before reporting either the run's or a write's failure.
-  await Promise.allSettled([running, ...snapshots]);
+  try {
+    await Promise.allSettled([running, ...snapshots]);
+  } finally {
+    line?.finish();
+  }
   const result = await running;
   await Promise.all(snapshots);
 

@@ -101,7 +101,7 @@ describe('an option added to the table', () => {
       jest.restoreAllMocks();
     }
     const output = printed.join('\n').split('\nOutput:\n')[1];
-    expect(output).toMatch(/^ {2}--brightness +A made-up option, for this test +\[number\] \[default: 1\]$/m);
+    expect(output).toMatch(/^ +--brightness +A made-up option, for this test +\[number\] \[default: 1\]$/m);
   });
 
   test('is a row of the docs', () => {

@@ -1,0 +1,78 @@
+// What the command line shows while a run goes on. On a terminal: one line, redrawn in place, with
+// the iteration, the loss, iterations a second and the time left, and before the first iteration
+// a line saying that the model loads and the targets are computed. Elsewhere (a file, a pipe):
+// a plain line every `printIter` iterations, which logs keep.
+import type { ProgressEvent } from './options';
+
+export interface ProgressStream {
+  isTTY?: boolean;
+  columns?: number;
+  write(text: string): boolean;
+}
+
+const exponential = (value: number) => value.toExponential(4);
+
+function duration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const [hours, minutes, rest] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const two = (value: number) => String(value).padStart(2, '0');
+  return hours > 0 ? `${hours}:${two(minutes)}:${two(rest)}` : `${minutes}:${two(rest)}`;
+}
+
+export class ProgressLine {
+  private first?: ProgressEvent;
+  private drawnAt = -Infinity;
+  private drawn = false;
+
+  /** `now` is a clock in milliseconds; a redraw comes at most every `redrawMs`. */
+  constructor(
+    private readonly stream: ProgressStream,
+    private readonly printIter: number,
+    private readonly now: () => number = () => performance.now(),
+    private readonly redrawMs = 100,
+  ) {}
+
+  /** Whether every iteration should be reported to this line (a terminal redraws it). */
+  get live(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  started(): void {
+    if (this.live) this.draw('Loading the model and computing the targets…');
+  }
+
+  update(event: ProgressEvent): void {
+    if (!this.live) {
+      if (this.printIter > 0 && event.iteration % this.printIter === 0) {
+        this.stream.write(
+          `Iteration ${event.iteration} / ${event.iterations}: loss ${exponential(event.loss)} ` +
+            `(content ${exponential(event.content)}, style ${exponential(event.style)}, tv ${exponential(event.tv)})\n`,
+        );
+      }
+      return;
+    }
+    // The first and the last iteration are always drawn; those between, at most every redrawMs.
+    const first = this.first === undefined;
+    this.first ??= event;
+    const last = event.iteration === event.iterations;
+    if (!first && !last && this.now() - this.drawnAt < this.redrawMs) return;
+    const done = event.iteration - this.first!.iteration;
+    const perSecond = done > 0 ? (done * 1000) / (event.elapsedMs - this.first!.elapsedMs) : undefined;
+    const rate = perSecond === undefined ? '' : ` · ${perSecond.toFixed(perSecond < 10 ? 2 : 1)} it/s`;
+    const left = perSecond === undefined || last ? '' : ` · ${duration((event.iterations - event.iteration) / perSecond)} left`;
+    this.draw(`Iteration ${event.iteration} / ${event.iterations} · loss ${exponential(event.loss)}${rate}${left}`);
+  }
+
+  /** Ends the live line, so that what follows starts on a line of its own. */
+  finish(): void {
+    if (this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+
+  private draw(text: string): void {
+    const width = Math.max(20, (this.stream.columns || 80) - 1);
+    this.stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    this.drawn = true;
+    this.drawnAt = this.now();
+  }
+}
