@@ -422,7 +422,7 @@ export function defaultText(spec: OptionSpec<unknown, unknown>): string | undefi
   return Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default);
 }
 
-/** The docs' option table, in Markdown: README.md holds it, and a test keeps the two the same. */
+/** The docs' option table, in Markdown: docs/api.md holds it, and a test keeps the two the same. */
 export function optionDocs(table: OptionTable = optionTable as OptionTable): string {
   const code = (text: string) => `\`${text}\``;
   const rows = Object.entries(table).map(([name, spec]) =>
@@ -432,7 +432,7 @@ export function optionDocs(table: OptionTable = optionTable as OptionTable): str
 
 const docsMarkers = ['<!-- options: from lib/options.ts, written by npm run docs -->', '<!-- options end -->'] as const;
 
-/** `markdown` (README.md's text) with the option table between its markers written anew. */
+/** `markdown` (docs/api.md's text) with the option table between its markers written anew. */
 export function withOptionDocs(markdown: string): string {
   const [start, end] = docsMarkers;
   const from = markdown.indexOf(start);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the option table of lib/options.ts into README.md, between its markers; a test fails
+// Writes the option table of lib/options.ts into docs/api.md, between its markers; a test fails
 // while the two differ.
 'use strict';
 
@@ -8,5 +8,5 @@ const { join } = require('node:path');
 
 const { withOptionDocs } = require('../dist/options');
 
-const readme = join(__dirname, '..', 'README.md');
-writeFileSync(readme, withOptionDocs(readFileSync(readme, 'utf8')));
+const page = join(__dirname, '..', 'docs', 'api.md');
+writeFileSync(page, withOptionDocs(readFileSync(page, 'utf8')));

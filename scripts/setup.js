@@ -48,7 +48,7 @@ function missingSystemPackages() {
 
 function installSystemPackages() {
   if (!succeeds('dpkg-query', ['--version'])) {
-    log('not a Debian/Ubuntu system: install LibTorch yourself and set LIBTORCH (see README.md)');
+    log('not a Debian/Ubuntu system: install LibTorch yourself and set LIBTORCH (see docs/building.md)');
     return;
   }
   const missing = missingSystemPackages();

@@ -1,6 +1,6 @@
 // The option table and what comes from it: every flag of the command line reaches stylize() as its
 // option, an option added to the table appears in the types, the checks, the command line, its
-// help and the docs, and the README's table is the table's. stylize() itself is replaced, so that
+// help and the docs, and the docs' table is the table's. stylize() itself is replaced, so that
 // each flag can take a value no run would need.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,7 +109,7 @@ describe('an option added to the table', () => {
   });
 });
 
-test("README.md's option table is the table's (npm run docs writes it)", () => {
-  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-  expect(withOptionDocs(readme)).toBe(readme);
+test("docs/api.md's option table is the table's (npm run docs writes it)", () => {
+  const page = readFileSync(join(__dirname, '..', 'docs', 'api.md'), 'utf8');
+  expect(withOptionDocs(page)).toBe(page);
 });
