@@ -30,8 +30,18 @@ interface TensorReference {
 
 /** Bytes per element of torch's storage types, as pickled (`torch.FloatStorage` ...). */
 const elementSizes: Record<string, number> = {
-  DoubleStorage: 8, FloatStorage: 4, HalfStorage: 2, BFloat16Storage: 2, LongStorage: 8, IntStorage: 4,
-  ShortStorage: 2, CharStorage: 1, ByteStorage: 1, BoolStorage: 1, ComplexFloatStorage: 8, ComplexDoubleStorage: 16,
+  DoubleStorage: 8,
+  FloatStorage: 4,
+  HalfStorage: 2,
+  BFloat16Storage: 2,
+  LongStorage: 8,
+  IntStorage: 4,
+  ShortStorage: 2,
+  CharStorage: 1,
+  ByteStorage: 1,
+  BoolStorage: 1,
+  ComplexFloatStorage: 8,
+  ComplexDoubleStorage: 16,
 };
 
 // torch.serialization's marks of the legacy layout: a magic number, then the protocol version.
@@ -54,7 +64,12 @@ const mark = Symbol('mark');
  * Interprets one pickle (protocol 2, as torch.save writes; the opcodes of 0 to 4 a state dict can
  * use) from `bytes` at `start`. Throws Truncated when the bytes end before its STOP.
  */
-function unpickle(bytes: Buffer, start: number, persistentLoad: (id: unknown) => unknown, call: (callable: Global, args: unknown[]) => unknown) {
+function unpickle(
+  bytes: Buffer,
+  start: number,
+  persistentLoad: (id: unknown) => unknown,
+  call: (callable: Global, args: unknown[]) => unknown,
+) {
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
   let at = start;
@@ -86,27 +101,72 @@ function unpickle(bytes: Buffer, start: number, persistentLoad: (id: unknown) =>
   for (;;) {
     const opcode = bytes[take(1)];
     switch (opcode) {
-      case 0x80: take(1); break; // PROTO
-      case 0x95: take(8); break; // FRAME
-      case 0x2e: return { value: stack.pop(), end: at }; // STOP
-      case 0x28: stack.push(mark); break; // MARK
-      case 0x63: stack.push(new Global(`${line()}.${line()}`)); break; // GLOBAL
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: case 0x29: stack.push([]); break; // EMPTY_LIST, EMPTY_TUPLE
-      case 0x74: case 0x6c: stack.push(popToMark()); break; // TUPLE, LIST
-      case 0x64: { const dict = new Map(); setItems(dict, popToMark()); stack.push(dict); break; } // DICT
-      case 0x85: stack.push(stack.splice(-1)); break; // TUPLE1
-      case 0x86: stack.push(stack.splice(-2)); break; // TUPLE2
-      case 0x87: stack.push(stack.splice(-3)); break; // TUPLE3
-      case 0x71: memo.set(bytes[take(1)], top()); break; // BINPUT
-      case 0x72: memo.set(bytes.readUInt32LE(take(4)), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: stack.push(memo.get(bytes[take(1)])); break; // BINGET
-      case 0x6a: stack.push(memo.get(bytes.readUInt32LE(take(4)))); break; // LONG_BINGET
-      case 0x4a: stack.push(bytes.readInt32LE(take(4))); break; // BININT
-      case 0x4b: stack.push(bytes[take(1)]); break; // BININT1
-      case 0x4d: stack.push(bytes.readUInt16LE(take(2))); break; // BININT2
-      case 0x8a: { // LONG1: a little-endian two's complement integer of n bytes
+      case 0x80:
+        take(1);
+        break; // PROTO
+      case 0x95:
+        take(8);
+        break; // FRAME
+      case 0x2e:
+        return { value: stack.pop(), end: at }; // STOP
+      case 0x28:
+        stack.push(mark);
+        break; // MARK
+      case 0x63:
+        stack.push(new Global(`${line()}.${line()}`));
+        break; // GLOBAL
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_LIST, EMPTY_TUPLE
+      case 0x74:
+      case 0x6c:
+        stack.push(popToMark());
+        break; // TUPLE, LIST
+      case 0x64: {
+        const dict = new Map();
+        setItems(dict, popToMark());
+        stack.push(dict);
+        break;
+      } // DICT
+      case 0x85:
+        stack.push(stack.splice(-1));
+        break; // TUPLE1
+      case 0x86:
+        stack.push(stack.splice(-2));
+        break; // TUPLE2
+      case 0x87:
+        stack.push(stack.splice(-3));
+        break; // TUPLE3
+      case 0x71:
+        memo.set(bytes[take(1)], top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(bytes.readUInt32LE(take(4)), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+        stack.push(memo.get(bytes[take(1)]));
+        break; // BINGET
+      case 0x6a:
+        stack.push(memo.get(bytes.readUInt32LE(take(4))));
+        break; // LONG_BINGET
+      case 0x4a:
+        stack.push(bytes.readInt32LE(take(4)));
+        break; // BININT
+      case 0x4b:
+        stack.push(bytes[take(1)]);
+        break; // BININT1
+      case 0x4d:
+        stack.push(bytes.readUInt16LE(take(2)));
+        break; // BININT2
+      case 0x8a: {
+        // LONG1: a little-endian two's complement integer of n bytes
         const length = bytes[take(1)];
         const from = take(length);
         let value = 0n;
@@ -115,30 +175,86 @@ function unpickle(bytes: Buffer, start: number, persistentLoad: (id: unknown) =>
         stack.push(Number.isSafeInteger(Number(value)) ? Number(value) : value);
         break;
       }
-      case 0x47: stack.push(bytes.readDoubleBE(take(8))); break; // BINFLOAT
-      case 0x58: { const length = bytes.readUInt32LE(take(4)); stack.push(bytes.toString('utf8', take(length), at)); break; } // BINUNICODE
-      case 0x8c: { const length = bytes[take(1)]; stack.push(bytes.toString('utf8', take(length), at)); break; } // SHORT_BINUNICODE
-      case 0x55: { const length = bytes[take(1)]; stack.push(bytes.toString('latin1', take(length), at)); break; } // SHORT_BINSTRING
-      case 0x54: { const length = bytes.readInt32LE(take(4)); stack.push(bytes.toString('latin1', take(length), at)); break; } // BINSTRING
-      case 0x43: { const length = bytes[take(1)]; stack.push(bytes.subarray(take(length), at)); break; } // SHORT_BINBYTES
-      case 0x42: { const length = bytes.readUInt32LE(take(4)); stack.push(bytes.subarray(take(length), at)); break; } // BINBYTES
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x51: stack.push(persistentLoad(stack.pop())); break; // BINPERSID
-      case 0x52: case 0x81: { // REDUCE, NEWOBJ
+      case 0x47:
+        stack.push(bytes.readDoubleBE(take(8)));
+        break; // BINFLOAT
+      case 0x58: {
+        const length = bytes.readUInt32LE(take(4));
+        stack.push(bytes.toString('utf8', take(length), at));
+        break;
+      } // BINUNICODE
+      case 0x8c: {
+        const length = bytes[take(1)];
+        stack.push(bytes.toString('utf8', take(length), at));
+        break;
+      } // SHORT_BINUNICODE
+      case 0x55: {
+        const length = bytes[take(1)];
+        stack.push(bytes.toString('latin1', take(length), at));
+        break;
+      } // SHORT_BINSTRING
+      case 0x54: {
+        const length = bytes.readInt32LE(take(4));
+        stack.push(bytes.toString('latin1', take(length), at));
+        break;
+      } // BINSTRING
+      case 0x43: {
+        const length = bytes[take(1)];
+        stack.push(bytes.subarray(take(length), at));
+        break;
+      } // SHORT_BINBYTES
+      case 0x42: {
+        const length = bytes.readUInt32LE(take(4));
+        stack.push(bytes.subarray(take(length), at));
+        break;
+      } // BINBYTES
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x51:
+        stack.push(persistentLoad(stack.pop()));
+        break; // BINPERSID
+      case 0x52:
+      case 0x81: {
+        // REDUCE, NEWOBJ
         const args = stack.pop();
         const callable = stack.pop();
-        if (!(callable instanceof Global) || !Array.isArray(args)) throw new Error('a call of something other than a known function');
+        if (!(callable instanceof Global) || !Array.isArray(args))
+          throw new Error('a call of something other than a known function');
         stack.push(call(callable, args));
         break;
       }
       // BUILD sets an object's attributes: for a state dict, its `_metadata`, which is not needed.
-      case 0x62: stack.pop(); break;
-      case 0x73: { const value = stack.pop(); const key = stack.pop(); setItems(top(), [key, value]); break; } // SETITEM
-      case 0x75: { const items = popToMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x61: { const value = stack.pop(); (top() as unknown[]).push(value); break; } // APPEND
-      case 0x65: { const items = popToMark(); (top() as unknown[]).push(...items); break; } // APPENDS
+      case 0x62:
+        stack.pop();
+        break;
+      case 0x73: {
+        const value = stack.pop();
+        const key = stack.pop();
+        setItems(top(), [key, value]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popToMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x61: {
+        const value = stack.pop();
+        (top() as unknown[]).push(value);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popToMark();
+        (top() as unknown[]).push(...items);
+        break;
+      } // APPENDS
       default:
         throw new Error(`pickle opcode 0x${opcode.toString(16)} at byte ${at - 1} is not one a state dict uses`);
     }
@@ -159,7 +275,9 @@ function stateDictConstructors(source: string) {
       case 'torch._utils._rebuild_parameter':
         return args[0];
       default:
-        throw new Error(`${source} holds a Python object (${callable.name}), not only tensors: save model.state_dict() instead`);
+        throw new Error(
+          `${source} holds a Python object (${callable.name}), not only tensors: save model.state_dict() instead`,
+        );
     }
   };
 }
@@ -171,7 +289,8 @@ function storageReference(id: unknown, source: string): StorageReference {
   if (kind !== 'storage' || !(typeName in elementSizes) || typeof elements !== 'number') {
     throw new Error(`${source} refers to data that is not a tensor storage`);
   }
-  if (view !== undefined && view !== null) throw new Error(`${source} holds storage views, which PyTorch no longer writes`);
+  if (view !== undefined && view !== null)
+    throw new Error(`${source} holds storage views, which PyTorch no longer writes`);
   return { key: String(key), type: typeName, elementSize: elementSizes[typeName], elements };
 }
 
@@ -186,7 +305,8 @@ interface Parsed {
 /** The zip layout: `<name>/data.pkl` and one stored (uncompressed) entry per storage, `<name>/data/<key>`. */
 async function parseZip(file: FileHandle, size: number, source: string): Promise<Parsed> {
   const records = await readZipDirectory(file, size, source);
-  if ([...records.values()].some((record) => record.method !== 0)) throw new Error(`${source} has compressed entries, which torch.save never writes`);
+  if ([...records.values()].some((record) => record.method !== 0))
+    throw new Error(`${source} has compressed entries, which torch.save never writes`);
   await verifyZipChecksums(file, records, source);
   const dataStart = (name: string) => zipEntryStart(file, records.get(name)!, source);
 
@@ -194,22 +314,31 @@ async function parseZip(file: FileHandle, size: number, source: string): Promise
   if (!pickleName) throw new Error(`${source} is a zip archive but not a PyTorch checkpoint (no data.pkl)`);
   const prefix = pickleName.slice(0, -'data.pkl'.length);
   const byteOrder = records.get(`${prefix}byteorder`);
-  if (byteOrder && (await readAt(file, await dataStart(`${prefix}byteorder`), byteOrder.size, source)).toString() !== 'little') {
+  if (
+    byteOrder &&
+    (await readAt(file, await dataStart(`${prefix}byteorder`), byteOrder.size, source)).toString() !== 'little'
+  ) {
     throw new Error(`${source} was written on a big-endian machine, which is not supported`);
   }
   const pickle = await readAt(file, await dataStart(pickleName), records.get(pickleName)!.size, source);
   const storages: StorageReference[] = [];
-  const { value } = unpickle(pickle, 0, (id) => {
-    const storage = storageReference(id, source);
-    storages.push(storage);
-    return storage;
-  }, stateDictConstructors(source));
+  const { value } = unpickle(
+    pickle,
+    0,
+    (id) => {
+      const storage = storageReference(id, source);
+      storages.push(storage);
+      return storage;
+    },
+    stateDictConstructors(source),
+  );
 
   const offsets: StorageOffsets = new Map();
   for (const storage of storages) {
     const name = `${prefix}data/${storage.key}`;
     const record = records.get(name);
-    if (!record || record.size < storage.elements * storage.elementSize) throw new Error(`${source} lacks the data of storage ${storage.key}`);
+    if (!record || record.size < storage.elements * storage.elementSize)
+      throw new Error(`${source} lacks the data of storage ${storage.key}`);
     if (!offsets.has(storage.key)) offsets.set(storage.key, await dataStart(name));
   }
   return { object: value, offsets };
@@ -226,28 +355,44 @@ async function parseLegacy(file: FileHandle, size: number, source: string): Prom
     const head = await readAt(file, 0, length, source);
     const storages = new Map<string, StorageReference>();
     const constructors = stateDictConstructors(source);
-    const plain = (at: number) => unpickle(head, at, () => { throw new Error(`${source} is not a PyTorch checkpoint`); }, constructors);
+    const plain = (at: number) =>
+      unpickle(
+        head,
+        at,
+        () => {
+          throw new Error(`${source} is not a PyTorch checkpoint`);
+        },
+        constructors,
+      );
     try {
       const magic = plain(0);
       if (magic.value !== legacyMagic) throw new Error(`${source} is not a PyTorch checkpoint`);
       const protocol = plain(magic.end);
-      if (protocol.value !== legacyProtocol) throw new Error(`${source} uses checkpoint protocol ${protocol.value}, expected ${legacyProtocol}`);
+      if (protocol.value !== legacyProtocol)
+        throw new Error(`${source} uses checkpoint protocol ${protocol.value}, expected ${legacyProtocol}`);
       const system = plain(protocol.end);
       const littleEndian = system.value instanceof Map ? system.value.get('little_endian') : undefined;
-      if (littleEndian === false) throw new Error(`${source} was written on a big-endian machine, which is not supported`);
+      if (littleEndian === false)
+        throw new Error(`${source} was written on a big-endian machine, which is not supported`);
       if (littleEndian !== true) throw new Error(`${source} is damaged: its system description is unreadable`);
-      const object = unpickle(head, system.end, (id) => {
-        const storage = storageReference(id, source);
-        storages.set(storage.key, storages.get(storage.key) ?? storage);
-        return storages.get(storage.key);
-      }, constructors);
+      const object = unpickle(
+        head,
+        system.end,
+        (id) => {
+          const storage = storageReference(id, source);
+          storages.set(storage.key, storages.get(storage.key) ?? storage);
+          return storages.get(storage.key);
+        },
+        constructors,
+      );
       const keys = plain(object.end);
       const offsets: StorageOffsets = new Map();
       let at = keys.end;
       for (const key of keys.value as unknown[]) {
         const storage = storages.get(String(key));
         const count = Number((await readAt(file, at, 8, source)).readBigInt64LE(0));
-        if (!storage || count !== storage.elements) throw new Error(`${source} is damaged: storage ${key} does not match its description`);
+        if (!storage || count !== storage.elements)
+          throw new Error(`${source} is damaged: storage ${key} does not match its description`);
         offsets.set(storage.key, at + 8);
         at += 8 + count * storage.elementSize;
       }
@@ -269,9 +414,16 @@ function isContiguous(shape: number[], stride: number[]): boolean {
   return true;
 }
 
-async function materialize(file: FileHandle, tensor: TensorReference, offsets: StorageOffsets, name: string, source: string): Promise<FloatTensor> {
+async function materialize(
+  file: FileHandle,
+  tensor: TensorReference,
+  offsets: StorageOffsets,
+  name: string,
+  source: string,
+): Promise<FloatTensor> {
   const { storage, offset, shape, stride } = tensor;
-  if (storage.type !== 'FloatStorage') throw new Error(`${source}: ${name} holds ${storage.type.replace('Storage', '')} values, expected float32`);
+  if (storage.type !== 'FloatStorage')
+    throw new Error(`${source}: ${name} holds ${storage.type.replace('Storage', '')} values, expected float32`);
   const count = shape.reduce((product, side) => product * side, 1);
   // The furthest element the tensor reaches, to check it lies within its storage.
   const extent = count === 0 ? 0 : shape.reduce((furthest, side, i) => furthest + (side - 1) * stride[i], 1);
@@ -292,7 +444,10 @@ async function materialize(file: FileHandle, tensor: TensorReference, offsets: S
  * The tensors of the state dict saved at `path` whose names `wanted` accepts, as float32. Tensors
  * it does not want are never read, so the classifier of a whole VGG costs nothing.
  */
-export async function readStateDict(path: string, wanted: (name: string) => boolean = () => true): Promise<Map<string, FloatTensor>> {
+export async function readStateDict(
+  path: string,
+  wanted: (name: string) => boolean = () => true,
+): Promise<Map<string, FloatTensor>> {
   let file: FileHandle;
   try {
     file = await open(path, 'r');
@@ -317,9 +472,12 @@ export async function readStateDict(path: string, wanted: (name: string) => bool
       throw message.includes(path) ? error : new Error(`${path} is damaged, or not a PyTorch checkpoint: ${message}`);
     }
     const { object, offsets } = parsed;
-    const isTensor = (value: unknown): value is TensorReference => typeof value === 'object' && value !== null && 'storage' in value;
+    const isTensor = (value: unknown): value is TensorReference =>
+      typeof value === 'object' && value !== null && 'storage' in value;
     if (!(object instanceof Map) || ![...object.values()].every(isTensor)) {
-      throw new Error(`${path} holds ${object instanceof Map ? 'a dict of more than tensors' : Array.isArray(object) ? 'a list' : 'a single object'}, not a state dict of tensors`);
+      throw new Error(
+        `${path} holds ${object instanceof Map ? 'a dict of more than tensors' : Array.isArray(object) ? 'a list' : 'a single object'}, not a state dict of tensors`,
+      );
     }
     const tensors = new Map<string, FloatTensor>();
     for (const [name, tensor] of object as Map<string, TensorReference>) {

@@ -14,18 +14,29 @@ export interface Check<Resolved> {
   readonly choices?: readonly (string | number)[];
 }
 
-export function check<Resolved>(expected: string, resolve: (name: string, value: unknown) => Resolved): Check<Resolved> {
+export function check<Resolved>(
+  expected: string,
+  resolve: (name: string, value: unknown) => Resolved,
+): Check<Resolved> {
   return Object.assign(resolve, { expected });
 }
 
 function describe(value: unknown): string {
   const shown =
-    typeof value === 'string' ? `'${value}'` : ArrayBuffer.isView(value) ? `a ${value.constructor.name} of ${value.byteLength} bytes` : String(value);
+    typeof value === 'string'
+      ? `'${value}'`
+      : ArrayBuffer.isView(value)
+        ? `a ${value.constructor.name} of ${value.byteLength} bytes`
+        : String(value);
   return `${shown} of type ${value === null ? 'null' : typeof value}`;
 }
 
 export function invalid(name: string, expected: string, value: unknown): OptionError {
-  return new OptionError('ERR_INVALID_OPTION', (names) => `Expected ${expected} for ${names(name)} but received ${describe(value)}`, 'TypeError');
+  return new OptionError(
+    'ERR_INVALID_OPTION',
+    (names) => `Expected ${expected} for ${names(name)} but received ${describe(value)}`,
+    'TypeError',
+  );
 }
 
 export const isInteger = (value: unknown): value is number => Number.isInteger(value);
@@ -72,11 +83,17 @@ export function oneOf<T extends string | number>(choices: readonly T[]): Check<T
 
 /** `check`, or undefined when the value is. */
 export function optional<T>(inner: Check<T>): Check<T | undefined> {
-  return Object.assign(check(inner.expected, (name, value) => (value === undefined ? undefined : inner(name, value))), { choices: inner.choices });
+  return Object.assign(
+    check(inner.expected, (name, value) => (value === undefined ? undefined : inner(name, value))),
+    { choices: inner.choices },
+  );
 }
 
 export const layerList = check('a non-empty array of VGG layer names such as relu4_2', (name, value) => {
-  const valid = Array.isArray(value) && value.length > 0 && value.every((layer) => typeof layer === 'string' && /^(conv|relu)\d+_\d+$|^pool\d+$/.test(layer));
+  const valid =
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((layer) => typeof layer === 'string' && /^(conv|relu)\d+_\d+$|^pool\d+$/.test(layer));
   if (!valid) throw invalid(name, layerList.expected, value);
   return [...value] as string[];
 });
@@ -94,7 +111,8 @@ export const abortSignal = check('an AbortSignal', (name, value) => {
 /** A path that names an existing regular file: a folder or a pipe would fail, or block, later. */
 export function checkFile(name: string, path: string): void {
   if (!existsSync(path)) throw new OptionError('ENOENT', (names) => `${names(name)} file not found: ${path}`);
-  if (!statSync(path).isFile()) throw new OptionError('ERR_NOT_A_FILE', (names) => `${names(name)} is not a regular file: ${path}`);
+  if (!statSync(path).isFile())
+    throw new OptionError('ERR_NOT_A_FILE', (names) => `${names(name)} is not a regular file: ${path}`);
 }
 
 /** A file `name` can be written to: its folder exists and is writable, and it is no folder itself. */
@@ -109,7 +127,8 @@ export function writablePath(name: string, path: string): string {
   } catch {
     throw new OptionError('EACCES', (names) => `${names(name)} directory is not writable: ${directory}`);
   }
-  if (existsSync(path) && statSync(path).isDirectory()) throw new OptionError('EISDIR', (names) => `${names(name)} is a directory: ${path}`);
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new OptionError('EISDIR', (names) => `${names(name)} is a directory: ${path}`);
   return path;
 }
 

@@ -18,7 +18,8 @@ const special: Record<string, Translation | 'switch'> = {
   gpu: (value) => {
     if (value === '-1' || value === 'c') return ['--device', 'cpu'];
     if (/^\d+$/.test(value)) return ['--device', `cuda:${value}`];
-    if (value.includes(',')) throw new Error(`-gpu ${value} asks for several devices, and neural-style runs on one: give one, such as -gpu 0`);
+    if (value.includes(','))
+      throw new Error(`-gpu ${value} asks for several devices, and neural-style runs on one: give one, such as -gpu 0`);
     throw new Error(`Expected a GPU number, -1 or c for -gpu but received ${value}`);
   },
   // Their backends choose convolution libraries; LibTorch chooses its own. cuDNN means a GPU.
@@ -59,7 +60,9 @@ const special: Record<string, Translation | 'switch'> = {
   },
   print_iter: (value) => ['--print-iter', value],
   multidevice_strategy: () => {
-    throw new Error('-multidevice_strategy splits the network over several devices, and neural-style runs on one: leave it out');
+    throw new Error(
+      '-multidevice_strategy splits the network over several devices, and neural-style runs on one: leave it out',
+    );
   },
 };
 
@@ -70,7 +73,9 @@ const classicName = /^-([a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z]{3,})$/;
  * A classic command line that names no output writes out.png, as theirs do.
  */
 export function fromClassicFlags(argv: string[], table: OptionTable): string[] {
-  const tabled = new Map(Object.values(table).flatMap((spec) => (spec.flag?.classic ? [[spec.flag.classic, spec.flag] as const] : [])));
+  const tabled = new Map(
+    Object.values(table).flatMap((spec) => (spec.flag?.classic ? [[spec.flag.classic, spec.flag] as const] : [])),
+  );
   if (!argv.some((arg) => classicName.test(arg) && (tabled.has(arg.slice(1)) || arg.slice(1) in special))) return argv;
   const deviceGiven = argv.includes('-gpu');
   const rewritten: string[] = [];

@@ -10,11 +10,23 @@ import { fromClassicFlags } from './classic-flags';
 import { writeImage } from './image';
 import { ProgressLine } from './progress-line';
 import type { PretrainedWeights } from './models';
-import { defaultText, helpGroups, optionTable, OptionTable, preprocessings, ProgressEvent, StylizeOptions } from './options';
+import {
+  defaultText,
+  helpGroups,
+  optionTable,
+  OptionTable,
+  preprocessings,
+  ProgressEvent,
+  StylizeOptions,
+} from './options';
 
 const { version } = require('../package.json') as { version: string };
 
-const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 /** `out.png` with iteration 50 -> `out_50.png`. */
 export function iterationPath(output: string, iteration: number): string {
@@ -24,7 +36,12 @@ export function iterationPath(output: string, iteration: number): string {
 
 // The command line's own flags, beside those of the options.
 const commandFlags = {
-  'print-iter': { type: 'number', default: 50, group: 'Output', describe: 'Report losses every N iterations; 0 for never' },
+  'print-iter': {
+    type: 'number',
+    default: 50,
+    group: 'Output',
+    describe: 'Report losses every N iterations; 0 for never',
+  },
   json: { type: 'boolean', default: false, group: 'Output', describe: 'Print one JSON object per line on stdout' },
 } as const;
 
@@ -53,15 +70,23 @@ function optionsFromFlags(args: Record<string, unknown>, table: OptionTable): Re
     const value = spec.flag && args[spec.flag.name];
     if (value === undefined) continue;
     const { type } = spec.flag!;
-    options[option] = type === 'list' ? list(String(value)) : type === 'numbers' ? list(String(value)).map(Number) : value;
+    options[option] =
+      type === 'list' ? list(String(value)) : type === 'numbers' ? list(String(value)).map(Number) : value;
   }
   return options;
 }
 
 const downloadFlags = {
-  weights: { choices: ['caffe', 'torchvision'], default: 'caffe', describe: 'caffe: the original Caffe VGG-19, which the default loss weights suit; torchvision: its own training' },
+  weights: {
+    choices: ['caffe', 'torchvision'],
+    default: 'caffe',
+    describe: 'caffe: the original Caffe VGG-19, which the default loss weights suit; torchvision: its own training',
+  },
   url: { type: 'string', describe: 'Fetch the weights from here instead of where they are published' },
-  sha256: { type: 'string', describe: "The file's SHA-256, or its first 8 or more hex digits (default: the published file's)" },
+  sha256: {
+    type: 'string',
+    describe: "The file's SHA-256, or its first 8 or more hex digits (default: the published file's)",
+  },
   output: { type: 'string', describe: 'Where to write the model (default: models/vgg19.pt in this package)' },
 } as const;
 
@@ -71,7 +96,9 @@ const convertFlags = {
   output: downloadFlags.output,
 } as const;
 
-type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCamelCase<yargs.InferredOptionTypes<Flags>>;
+type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCamelCase<
+  yargs.InferredOptionTypes<Flags>
+>;
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
@@ -82,7 +109,11 @@ function unknownArguments(message: string, known: string[]): Error | undefined {
   const [, names] = /^Unknown arguments?: (.*)$/.exec(message) ?? [];
   if (names === undefined) return undefined;
   // yargs names each unknown flag twice, as given and in camelCase.
-  const given = names.split(', ').filter((name) => !/[A-Z]/.test(name) || !names.includes(name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)));
+  const given = names
+    .split(', ')
+    .filter(
+      (name) => !/[A-Z]/.test(name) || !names.includes(name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)),
+    );
   const descriptions = given.map((name) => {
     const flag = name.length > 1 ? `--${name}` : `-${name}`;
     const suggestion = nearest(name, known);
@@ -99,13 +130,19 @@ function invalidChoice(message: string): Error | undefined {
 }
 
 /** Runs the command line on `argv`; `table` is the options' (a test gives one with more). */
-export async function main(argv: string[], signal?: AbortSignal, table: OptionTable = optionTable as OptionTable): Promise<void> {
+export async function main(
+  argv: string[],
+  signal?: AbortSignal,
+  table: OptionTable = optionTable as OptionTable,
+): Promise<void> {
   const flags = stylizeFlags(table);
   // A word where a command would be is one, misspelt or not; yargs would first ask for --content.
   const [first] = argv;
   if (first !== undefined && !first.startsWith('-') && !commands.includes(first)) {
     const suggestion = nearest(first, commands);
-    throw new Error(`Unknown command ${first}: ${suggestion ? `did you mean ${suggestion}? ` : ''}the commands are ${commands.join(', ')}, or none to stylize`);
+    throw new Error(
+      `Unknown command ${first}: ${suggestion ? `did you mean ${suggestion}? ` : ''}the commands are ${commands.join(', ')}, or none to stylize`,
+    );
   }
   const parser = yargs(argv.length === 0 ? ['--help'] : fromClassicFlags(argv, table));
   await parser
@@ -113,23 +150,53 @@ export async function main(argv: string[], signal?: AbortSignal, table: OptionTa
     // A repeated flag takes its last value, as most command lines do.
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 --content C --style S --output O [options]\n\nNeural style transfer (Gatys et al.) on LibTorch.')
-    .command('$0', 'Stylize the content image with the style image(s)', (command) =>
-      helpGroups
-        .reduce((grouped, group) => grouped.group(Object.keys(flags).filter((name) => flags[name].group === group), `${group}:`), command)
-        .options(Object.fromEntries(Object.entries(flags).map(([name, { group: _group, ...flag }]) => [name, flag])))
-        .check((args) => {
-          const value = args['print-iter'] as number;
-          if (!Number.isInteger(value) || value < 0) throw new Error(`Expected a non-negative integer for --print-iter but received ${value}`);
-          return true;
-        }), (args) => stylizeCommand(args, table, signal))
-    .command('download-model', 'Download pretrained VGG-19 weights and convert them into the model runs use', (command) =>
-      command.options(downloadFlags), (args) => downloadCommand(args, signal))
-    .command('convert-model', 'Convert a VGG-19 state dict (.pth) into the model runs use', (command) =>
-      command.options(convertFlags), (args) => convertCommand(args))
+    .command(
+      '$0',
+      'Stylize the content image with the style image(s)',
+      (command) =>
+        helpGroups
+          .reduce(
+            (grouped, group) =>
+              grouped.group(
+                Object.keys(flags).filter((name) => flags[name].group === group),
+                `${group}:`,
+              ),
+            command,
+          )
+          .options(Object.fromEntries(Object.entries(flags).map(([name, { group: _group, ...flag }]) => [name, flag])))
+          .check((args) => {
+            const value = args['print-iter'] as number;
+            if (!Number.isInteger(value) || value < 0)
+              throw new Error(`Expected a non-negative integer for --print-iter but received ${value}`);
+            return true;
+          }),
+      (args) => stylizeCommand(args, table, signal),
+    )
+    .command(
+      'download-model',
+      'Download pretrained VGG-19 weights and convert them into the model runs use',
+      (command) => command.options(downloadFlags),
+      (args) => downloadCommand(args, signal),
+    )
+    .command(
+      'convert-model',
+      'Convert a VGG-19 state dict (.pth) into the model runs use',
+      (command) => command.options(convertFlags),
+      (args) => convertCommand(args),
+    )
     .example('$0 --content photo.jpg --style painting.jpg --output out.png', 'Stylize at 512 px with the default model')
-    .example('$0 --content photo.jpg --style a.jpg,b.jpg --style-blend-weights 3,1 --output out.png', 'Blend two styles, 3 to 1')
-    .example('$0 --content photo.jpg --style painting.jpg --output big.png --image-size 1024 --init-image out.png --iterations 200', 'Refine a result at a larger size')
-    .example('$0 -content_image photo.jpg -style_image painting.jpg -gpu -1', "jcjohnson/neural-style's spelling, on the CPU")
+    .example(
+      '$0 --content photo.jpg --style a.jpg,b.jpg --style-blend-weights 3,1 --output out.png',
+      'Blend two styles, 3 to 1',
+    )
+    .example(
+      '$0 --content photo.jpg --style painting.jpg --output big.png --image-size 1024 --init-image out.png --iterations 200',
+      'Refine a result at a larger size',
+    )
+    .example(
+      '$0 -content_image photo.jpg -style_image painting.jpg -gpu -1',
+      "jcjohnson/neural-style's spelling, on the CPU",
+    )
     .example('$0 download-model', 'Fetch the pretrained VGG-19 that runs use')
     .version(version)
     .strict()
@@ -138,7 +205,12 @@ export async function main(argv: string[], signal?: AbortSignal, table: OptionTa
     .wrap(Math.min(110, parser.terminalWidth()))
     .fail((message, error) => {
       // yargs's own messages can run over several lines ("Invalid values:\n  Argument: …").
-      throw error ?? unknownArguments(message, Object.keys(flags)) ?? invalidChoice(message) ?? new Error(message.replace(/\s*\n\s*/g, ' '));
+      throw (
+        error ??
+        unknownArguments(message, Object.keys(flags)) ??
+        invalidChoice(message) ??
+        new Error(message.replace(/\s*\n\s*/g, ' '))
+      );
     })
     .parseAsync();
 }
@@ -206,9 +278,17 @@ async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable
   await Promise.all(snapshots);
 
   if (args.json) {
-    print({ event: 'done', output: result.output, iterations: result.iterations, loss: result.loss, elapsedMs: result.elapsedMs });
+    print({
+      event: 'done',
+      output: result.output,
+      iterations: result.iterations,
+      loss: result.loss,
+      elapsedMs: result.elapsedMs,
+    });
   } else {
-    print(`Wrote ${result.output} (${result.iterations} iterations on ${result.device} in ${(result.elapsedMs / 1000).toFixed(1)} s)`);
+    print(
+      `Wrote ${result.output} (${result.iterations} iterations on ${result.device} in ${(result.elapsedMs / 1000).toFixed(1)} s)`,
+    );
   }
 }
 

@@ -31,8 +31,12 @@ export function cgroupCpuQuota(root = '/'): number {
     // "0::/path" for cgroup v2; "4:cpu,cpuacct:/path" for a v1 hierarchy with the cpu controller.
     const [, controllers, path] = line.match(/^\d+:([^:]*):(.*)$/) ?? [];
     if (path === undefined) continue;
-    const mounts = controllers === '' ? ['sys/fs/cgroup', 'sys/fs/cgroup/unified']
-      : controllers.split(',').includes('cpu') ? [...new Set([`sys/fs/cgroup/${controllers}`, 'sys/fs/cgroup/cpu'])] : [];
+    const mounts =
+      controllers === ''
+        ? ['sys/fs/cgroup', 'sys/fs/cgroup/unified']
+        : controllers.split(',').includes('cpu')
+          ? [...new Set([`sys/fs/cgroup/${controllers}`, 'sys/fs/cgroup/cpu'])]
+          : [];
     for (const mount of mounts) {
       for (let directory = path; ; directory = join(directory, '..')) {
         smallest = Math.min(smallest, quotaOf(join(root, mount, directory)));
@@ -66,7 +70,11 @@ export function cpuBfloat16(root = '/'): boolean | undefined {
   if (!bfloat16ByRoot.has(root)) {
     const cpuinfo = read(join(root, 'proc/cpuinfo'));
     // x86 lists them under "flags", aarch64 under "Features"; the first processor speaks for all.
-    const features = cpuinfo?.match(/^(?:flags|Features)\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+    const features =
+      cpuinfo
+        ?.match(/^(?:flags|Features)\s*:(.*)$/m)?.[1]
+        .trim()
+        .split(/\s+/) ?? [];
     const bfloat16 = features.some((feature) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(feature));
     bfloat16ByRoot.set(root, cpuinfo === undefined ? undefined : bfloat16);
   }

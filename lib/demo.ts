@@ -32,8 +32,11 @@ function styleSvg(): string {
     const y = (i * 97) % height;
     return `<line x1="${x}" y1="${y}" x2="${x + 60 - (i % 5) * 25}" y2="${y + 40}" stroke="${colours[i % colours.length]}" stroke-width="${6 + (i % 4) * 3}" stroke-linecap="round"/>`;
   });
-  const rings = Array.from({ length: 8 }, (_, i) =>
-    `<circle cx="${(i * 89) % width}" cy="${(i * 61) % height}" r="${14 + (i % 3) * 9}" fill="none" stroke="${colours[(i + 2) % colours.length]}" stroke-width="5"/>`);
+  const rings = Array.from(
+    { length: 8 },
+    (_, i) =>
+      `<circle cx="${(i * 89) % width}" cy="${(i * 61) % height}" r="${14 + (i % 3) * 9}" fill="none" stroke="${colours[(i + 2) % colours.length]}" stroke-width="5"/>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
   <rect width="${width}" height="${height}" fill="#f4ead5"/>${strokes.join('')}${rings.join('')}</svg>`;
 }
@@ -48,7 +51,12 @@ async function main(): Promise<void> {
 
   const model = process.env.NEURAL_STYLE_MODEL || (existsSync(packageModelPath) ? packageModelPath : 'random');
   // Untrained deep features only blur, so random weights use shallow layers and no smoothing.
-  const untrainedSettings = { contentLayers: ['relu2_2'], styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'], contentWeight: 1, tvWeight: 0 };
+  const untrainedSettings = {
+    contentLayers: ['relu2_2'],
+    styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'],
+    contentWeight: 1,
+    tvWeight: 0,
+  };
   if (model === 'random') {
     console.log(
       'No pretrained VGG-19 found (models/vgg19.pt or NEURAL_STYLE_MODEL), so this demo uses random weights:\n' +
@@ -69,9 +77,12 @@ async function main(): Promise<void> {
     init: 'image',
     ...(model === 'random' ? untrainedSettings : {}),
     progressInterval: 25,
-    onProgress: (event) => console.log(`iteration ${event.iteration}/${iterations}  loss ${event.loss.toExponential(3)}`),
+    onProgress: (event) =>
+      console.log(`iteration ${event.iteration}/${iterations}  loss ${event.loss.toExponential(3)}`),
   });
-  console.log(`content: ${contentPath}\nstyle:   ${stylePath}\nresult:  ${result.output}  (${(result.elapsedMs / 1000).toFixed(1)} s on ${result.device})`);
+  console.log(
+    `content: ${contentPath}\nstyle:   ${stylePath}\nresult:  ${result.output}  (${(result.elapsedMs / 1000).toFixed(1)} s on ${result.device})`,
+  );
 }
 
 process.removeAllListeners('warning');

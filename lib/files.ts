@@ -23,10 +23,16 @@ export async function writeAtomically(path: string, write: (temporary: string) =
 }
 
 /** Fills `view` from the file at `position`; a file that ends first is incomplete. */
-export async function readInto<View extends NodeJS.ArrayBufferView>(file: FileHandle, view: View, position: number, source: string): Promise<View> {
+export async function readInto<View extends NodeJS.ArrayBufferView>(
+  file: FileHandle,
+  view: View,
+  position: number,
+  source: string,
+): Promise<View> {
   const { bytesRead } = await file.read(view, 0, view.byteLength, position);
   if (bytesRead < view.byteLength) throw new Error(`${source} ends early: it is incomplete or damaged`);
   return view;
 }
 
-export const readAt = (file: FileHandle, position: number, length: number, source: string) => readInto(file, Buffer.alloc(length), position, source);
+export const readAt = (file: FileHandle, position: number, length: number, source: string) =>
+  readInto(file, Buffer.alloc(length), position, source);

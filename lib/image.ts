@@ -9,7 +9,11 @@ export type { OutputFormat } from './image-input';
 
 function unreadable(input: CheckedImageInput, name: string, error: unknown): Error {
   const source =
-    typeof input === 'string' ? input : Buffer.isBuffer(input) ? `a Buffer of ${input.length} bytes` : `${input.width}x${input.height} raw pixels`;
+    typeof input === 'string'
+      ? input
+      : Buffer.isBuffer(input)
+        ? `a Buffer of ${input.length} bytes`
+        : `${input.width}x${input.height} raw pixels`;
   return new Error(`Could not read ${name} (${source}) as an image: ${(error as Error).message}`);
 }
 
@@ -20,7 +24,11 @@ function open(input: CheckedImageInput): sharp.Sharp {
 }
 
 /** The size `decodeImage` will give the image, from its header alone. */
-export async function scaledSize(input: CheckedImageInput, name: string, longestSide: number): Promise<{ width: number; height: number }> {
+export async function scaledSize(
+  input: CheckedImageInput,
+  name: string,
+  longestSide: number,
+): Promise<{ width: number; height: number }> {
   let metadata: sharp.Metadata;
   try {
     metadata = await open(input).metadata();
@@ -40,8 +48,15 @@ export async function scaledSize(input: CheckedImageInput, name: string, longest
  * flattened onto white, scaled so that its longest side is `size`, or to exactly `size`'s
  * width and height.
  */
-export async function decodeImage(input: CheckedImageInput, name: string, size: number | { width: number; height: number }): Promise<RgbImage> {
-  const box = typeof size === 'number' ? { width: size, height: size, fit: 'inside' as const } : { ...size, fit: 'fill' as const };
+export async function decodeImage(
+  input: CheckedImageInput,
+  name: string,
+  size: number | { width: number; height: number },
+): Promise<RgbImage> {
+  const box =
+    typeof size === 'number'
+      ? { width: size, height: size, fit: 'inside' as const }
+      : { ...size, fit: 'fill' as const };
   try {
     const { data, info } = await open(input)
       .rotate()
@@ -58,7 +73,9 @@ export async function decodeImage(input: CheckedImageInput, name: string, size: 
 }
 
 export function encodeImage(image: RgbImage, format: OutputFormat): Promise<Buffer> {
-  return open({ ...image, channels: 3 }).toFormat(format).toBuffer();
+  return open({ ...image, channels: 3 })
+    .toFormat(format)
+    .toBuffer();
 }
 
 export function formatOf(path: string): OutputFormat {

@@ -2,8 +2,28 @@ export { stylize, AbortError } from './stylize';
 export type { Result } from './stylize';
 export { defaults } from './options';
 export { convertModel, downloadModel, pretrainedWeights } from './models';
-export type { ConvertModelOptions, DownloadedModel, DownloadModelOptions, DownloadProgress, ModelFile, PretrainedWeights } from './models';
-export type { Device, ImageInput, Init, Optimizer, Pooling, Precision, Preprocess, ProgressEvent, RawImage, RgbImage, StylizedImage, StylizeOptions } from './options';
+export type {
+  ConvertModelOptions,
+  DownloadedModel,
+  DownloadModelOptions,
+  DownloadProgress,
+  ModelFile,
+  PretrainedWeights,
+} from './models';
+export type {
+  Device,
+  ImageInput,
+  Init,
+  Optimizer,
+  Pooling,
+  Precision,
+  Preprocess,
+  ProgressEvent,
+  RawImage,
+  RgbImage,
+  StylizedImage,
+  StylizeOptions,
+} from './options';
 export type { OutputFormat } from './image';
 import { cpuBfloat16 } from './cpus';
 import { addon, NativeRuntimeInfo } from './native';

@@ -49,14 +49,23 @@ export async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly:
   ]);
   const images = [
     { option: 'imageSize', value: o.imageSize, what: 'image', ...contentSize },
-    ...styleSizes.map((size, index) => ({ option: 'styleScale', value: o.styleScale, what: `${styleName(o, index)} image`, ...size })),
+    ...styleSizes.map((size, index) => ({
+      option: 'styleScale',
+      value: o.styleScale,
+      what: `${styleName(o, index)} image`,
+      ...size,
+    })),
   ].map((image) => ({ ...image, pixels: image.width * image.height }));
-  const describe = (image: (typeof images)[number], names: OptionNames) => `${names(image.option)} ${image.value} makes a ${image.width}x${image.height} ${image.what}`;
+  const describe = (image: (typeof images)[number], names: OptionNames) =>
+    `${names(image.option)} ${image.value} makes a ${image.width}x${image.height} ${image.what}`;
   const tooLarge = (tell: (names: OptionNames) => string) => new OptionError('ERR_TOO_LARGE', tell, 'RangeError');
 
   for (const image of images) {
     if (image.pixels * 3 > bufferConstants.MAX_LENGTH) {
-      throw tooLarge((names) => `${describe(image, names)}, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower ${names(image.option)}`);
+      throw tooLarge(
+        (names) =>
+          `${describe(image, names)}, more than the ${bufferConstants.MAX_LENGTH} bytes a Buffer can hold: lower ${names(image.option)}`,
+      );
     }
   }
 
@@ -74,7 +83,12 @@ export async function checkSizes(o: ResolvedOptions, styleSize: number, cpuOnly:
     const cause = styleTargets > activations + history ? largestStyle : content;
     const byHistory = cause === content && history > activations;
     const what = (names: OptionNames) =>
-      byHistory ? `${names('lbfgsHistory')} ${o.lbfgsHistory} on a ${content.width}x${content.height} image` : `${describe(cause, names)}, which`;
-    throw tooLarge((names) => `${what(names)} needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${names(byHistory ? 'lbfgsHistory' : cause.option)}`);
+      byHistory
+        ? `${names('lbfgsHistory')} ${o.lbfgsHistory} on a ${content.width}x${content.height} image`
+        : `${describe(cause, names)}, which`;
+    throw tooLarge(
+      (names) =>
+        `${what(names)} needs about ${gb(needed)} of memory on the CPU, but ${gb(available)} is available: lower ${names(byHistory ? 'lbfgsHistory' : cause.option)}`,
+    );
   }
 }

@@ -20,8 +20,16 @@ export type PretrainedWeights = 'caffe' | 'torchvision';
  * jcjohnson/neural-style runs; `torchvision` is torchvision's own ImageNet training.
  */
 export const pretrainedWeights: Record<PretrainedWeights, { url: string; sha256: string; preprocess: Preprocess }> = {
-  caffe: { url: 'https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth', sha256: 'd01eb7cb', preprocess: 'caffe' },
-  torchvision: { url: 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth', sha256: 'dcbb9e9d', preprocess: 'torchvision' },
+  caffe: {
+    url: 'https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth',
+    sha256: 'd01eb7cb',
+    preprocess: 'caffe',
+  },
+  torchvision: {
+    url: 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth',
+    sha256: 'dcbb9e9d',
+    preprocess: 'torchvision',
+  },
 };
 
 export interface ConvertModelOptions {
@@ -97,9 +105,12 @@ async function writeVgg19(path: string, source: string, preprocess: Preprocess, 
     const bias = state.get(`${prefix}${index}.bias`)!;
     const outChannels = weight.shape[0];
     const misfit = (name: string, shape: number[], expected: number[]) =>
-      new Error(`${source} does not fit VGG-19: ${prefix}${index}.${name} has shape ${describeShape(shape)}, expected ${describeShape(expected)}`);
+      new Error(
+        `${source} does not fit VGG-19: ${prefix}${index}.${name} has shape ${describeShape(shape)}, expected ${describeShape(expected)}`,
+      );
     const expectedWeight = [outChannels, channels, 3, 3];
-    if (describeShape(weight.shape) !== describeShape(expectedWeight)) throw misfit('weight', weight.shape, expectedWeight);
+    if (describeShape(weight.shape) !== describeShape(expectedWeight))
+      throw misfit('weight', weight.shape, expectedWeight);
     if (describeShape(bias.shape) !== describeShape([outChannels])) throw misfit('bias', bias.shape, [outChannels]);
     const convolution = { outChannels, inChannels: channels, weight: weight.data, bias: bias.data };
     channels = outChannels;
@@ -130,13 +141,20 @@ export async function convertModel(options: ConvertModelOptions): Promise<ModelF
  * what arrived. Rejects with an AbortError when `signal` aborts, and gives up when no data
  * comes for `timeoutMs`.
  */
-async function fetchToFile(url: string, path: string, timeoutMs: number, onProgress?: (event: DownloadProgress) => void, signal?: AbortSignal): Promise<string> {
+async function fetchToFile(
+  url: string,
+  path: string,
+  timeoutMs: number,
+  onProgress?: (event: DownloadProgress) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   const stalled = new AbortController();
   let timer = setTimeout(() => stalled.abort(), timeoutMs);
   const file = await open(path, 'w');
   try {
     const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal });
-    if (!response.ok || !response.body) throw new Error(`Downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
+    if (!response.ok || !response.body)
+      throw new Error(`Downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
     const length = response.headers.get('content-length');
     const totalBytes = length === null ? undefined : Number(length);
     const hash = createHash('sha256');
@@ -184,7 +202,8 @@ export async function downloadModel(options: DownloadModelOptions = {}): Promise
   }
   const timeoutMs = options.timeoutMs ?? 60_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw invalid('timeoutMs', 'a positive number', timeoutMs);
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('onProgress', 'a function', options.onProgress);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw invalid('onProgress', 'a function', options.onProgress);
   if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
   const output = modelOutput(options.output);
 
@@ -192,7 +211,9 @@ export async function downloadModel(options: DownloadModelOptions = {}): Promise
   try {
     const sha256 = await fetchToFile(url, download, timeoutMs, options.onProgress, options.signal);
     if (!sha256.startsWith(expected.toLowerCase())) {
-      throw new Error(`The file downloaded from ${url} has SHA-256 ${sha256}, expected one beginning ${expected.toLowerCase()}: it is not the file expected, or it was damaged on the way`);
+      throw new Error(
+        `The file downloaded from ${url} has SHA-256 ${sha256}, expected one beginning ${expected.toLowerCase()}: it is not the file expected, or it was damaged on the way`,
+      );
     }
     if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
     return { ...(await writeVgg19(download, url, published.preprocess, output)), url, sha256 };

@@ -105,7 +105,10 @@ export interface NativeSaveModelOptions {
 }
 
 export interface NativeAddon {
-  stylize(options: NativeStylizeOptions, onProgress?: (event: NativeProgress) => void): {
+  stylize(
+    options: NativeStylizeOptions,
+    onProgress?: (event: NativeProgress) => void,
+  ): {
     promise: Promise<NativeResult>;
     cancel(): void;
   };
@@ -116,7 +119,9 @@ export interface NativeAddon {
 
 /** The options the engine reads at `levels` (with the model, with the run); the model as its source. */
 function engineOptions(o: ResolvedOptions, levels: ReadonlyArray<'model' | 'run'>): Record<string, unknown> {
-  const read = Object.entries(optionTable).filter(([name, spec]) => 'engine' in spec && levels.includes(spec.engine!) && name !== 'model');
+  const read = Object.entries(optionTable).filter(
+    ([name, spec]) => 'engine' in spec && levels.includes(spec.engine!) && name !== 'model',
+  );
   const model = o.model === 'random' ? { randomWeightsSeed: o.seed } : { modelPath: o.model };
   return { ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])), ...model };
 }

@@ -92,7 +92,9 @@ export interface OptionSpec<Resolved, Input = Resolved> {
 }
 
 // Whether an option has a default stays in its type, for the type of `defaults`.
-export function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input> & { default: NoInfer<Input> }): OptionSpec<Resolved, Input> & { default: Input };
+export function option<Resolved, Input = Resolved>(
+  spec: OptionSpec<Resolved, Input> & { default: NoInfer<Input> },
+): OptionSpec<Resolved, Input> & { default: Input };
 export function option<Resolved, Input = Resolved>(spec: OptionSpec<Resolved, Input>): OptionSpec<Resolved, Input>;
 export function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
   return spec;
@@ -108,7 +110,8 @@ const styleImages = check('an image or a non-empty array of images', (name, valu
 
 // How many there must be depends on the styles: resolveOptions checks that.
 const blendWeights = check('an array of non-negative numbers, not all zero', (name, value) => {
-  if (!Array.isArray(value) || !value.every((weight) => isNumber(weight) && weight >= 0)) throw invalid(name, blendWeights.expected, value);
+  if (!Array.isArray(value) || !value.every((weight) => isNumber(weight) && weight >= 0))
+    throw invalid(name, blendWeights.expected, value);
   return [...value] as number[];
 });
 
@@ -190,7 +193,8 @@ export const optionTable = {
     check: positiveNumber,
     default: 1,
     flag: { name: 'style-scale', classic: 'style_scale', group: 'Images', type: 'number' },
-    description: "Longest side of the style images as a multiple of the result's: below 1 the style's strokes grow, above 1 they shrink",
+    description:
+      "Longest side of the style images as a multiple of the result's: below 1 the style's strokes grow, above 1 they shrink",
   }),
   initImage: option<CheckedImageInput | undefined, ImageInput | undefined>({
     check: optional(imageInput),
@@ -224,7 +228,8 @@ export const optionTable = {
     default: false,
     engine: 'model',
     flag: { name: 'normalize-gradients', classic: 'normalize_gradients', group: 'Weights', type: 'boolean' },
-    description: "Scale the gradient each content and style layer sends back to unit L1 norm, times its weight, as jcjohnson/neural-style's -normalize_gradients does",
+    description:
+      "Scale the gradient each content and style layer sends back to unit L1 norm, times its weight, as jcjohnson/neural-style's -normalize_gradients does",
   }),
   contentLayers: option({
     check: layerList,
@@ -270,7 +275,7 @@ export const optionTable = {
   }),
   init: option<Init | undefined>({
     check: optional(oneOf(inits)),
-    defaultText: "random, or image with an init image",
+    defaultText: 'random, or image with an init image',
     engine: 'run',
     flag: { name: 'init', classic: 'init', group: 'Optimisation', type: 'string' },
     description: 'Start from noise, or from an image: the content, or the init image',
@@ -287,7 +292,8 @@ export const optionTable = {
     defaultText: 'NEURAL_STYLE_MODEL, else models/vgg19.pt in the package',
     engine: 'model',
     flag: { name: 'model', group: 'Model', type: 'string' },
-    description: "A TorchScript VGG-19 file, or 'random' for untrained weights; a file whose zip checksums do not match is refused",
+    description:
+      "A TorchScript VGG-19 file, or 'random' for untrained weights; a file whose zip checksums do not match is refused",
   }),
   preprocess: option<Preprocess | undefined>({
     check: optional(oneOf(preprocessings)),
@@ -308,7 +314,8 @@ export const optionTable = {
     default: 'float32',
     engine: 'model',
     flag: { name: 'precision', group: 'Device', type: 'string' },
-    description: 'The arithmetic of the network\'s layers; bfloat16 is faster where the hardware computes in it, slower elsewhere (losses, Gram matrices and optimiser stay float32)',
+    description:
+      "The arithmetic of the network's layers; bfloat16 is faster where the hardware computes in it, slower elsewhere (losses, Gram matrices and optimiser stay float32)",
   }),
   device: option<Device>({
     check: device,
@@ -322,14 +329,16 @@ export const optionTable = {
     default: 0,
     engine: 'model',
     flag: { name: 'threads', group: 'Device', type: 'number' },
-    description: "CPU threads; 0 for one per core the process can use (its CPU affinity and a container's CPU quota count)",
+    description:
+      "CPU threads; 0 for one per core the process can use (its CPU affinity and a container's CPU quota count)",
   }),
   originalColors: option({
     check: boolean,
     default: false,
     engine: 'run',
     flag: { name: 'original-colors', group: 'Output', type: 'boolean' },
-    description: "Keep the content's colours: only the luminance is stylized, as jcjohnson/neural-style's -original_colors does",
+    description:
+      "Keep the content's colours: only the luminance is stylized, as jcjohnson/neural-style's -original_colors does",
   }),
   progressInterval: option({
     check: positiveInteger,
@@ -342,7 +351,8 @@ export const optionTable = {
     default: 0,
     engine: 'run',
     flag: { name: 'save-iter', classic: 'save_iter', group: 'Output', type: 'number' },
-    description: 'Every this many iterations, a preview of the current image (the command line writes it as OUTPUT_N.ext); 0 for never',
+    description:
+      'Every this many iterations, a preview of the current image (the command line writes it as OUTPUT_N.ext); 0 for never',
   }),
   onProgress: option<((event: ProgressEvent) => void) | undefined>({
     check: callback as Check<((event: ProgressEvent) => void) | undefined>,
@@ -350,7 +360,8 @@ export const optionTable = {
   }),
   signal: option<AbortSignal | undefined>({
     check: abortSignal,
-    description: 'Aborting rejects with an AbortError and stops the native work within an iteration; no onProgress after it',
+    description:
+      'Aborting rejects with an AbortError and stops the native work within an iteration; no onProgress after it',
   }),
 };
 
@@ -362,7 +373,9 @@ type ResolvedOf<Spec> = Spec extends OptionSpec<infer Resolved, unknown> ? Resol
 type Demanded = 'content' | 'style';
 
 /** What a table's options take: the images, and any other option of the table. */
-export type OptionsOf<T> = { [Name in Demanded & keyof T]: InputOf<T[Name]> } & { [Name in Exclude<keyof T, Demanded>]?: InputOf<T[Name]> };
+export type OptionsOf<T> = { [Name in Demanded & keyof T]: InputOf<T[Name]> } & {
+  [Name in Exclude<keyof T, Demanded>]?: InputOf<T[Name]>;
+};
 
 /** A table's options checked, defaults filled in. */
 export type ResolvedOptionsOf<T> = { [Name in Exclude<keyof T, 'init'>]: ResolvedOf<T[Name]> } & { init: Init };
@@ -377,12 +390,18 @@ type Defaulted = { [Name in keyof Table]: Table[Name] extends { default: unknown
 
 /** What a run does when nothing is said: jcjohnson/neural-style's choices. */
 export const defaults = Object.freeze(
-  Object.fromEntries(Object.entries(optionTable).flatMap(([name, spec]) => ('default' in spec ? [[name, spec.default]] : []))),
+  Object.fromEntries(
+    Object.entries(optionTable).flatMap(([name, spec]) => ('default' in spec ? [[name, spec.default]] : [])),
+  ),
 ) as { readonly [Name in Defaulted]: NonNullable<InputOf<Table[Name]>> };
 
 export function unknownOption(name: string, known: Iterable<string>): OptionError {
   const suggestion = nearest(name, known);
-  return new OptionError('ERR_UNKNOWN_OPTION', (names) => `Unknown option ${names(name)}${suggestion ? `: did you mean ${names(suggestion)}?` : ''}`, 'TypeError');
+  return new OptionError(
+    'ERR_UNKNOWN_OPTION',
+    (names) => `Unknown option ${names(name)}${suggestion ? `: did you mean ${names(suggestion)}?` : ''}`,
+    'TypeError',
+  );
 }
 
 /** Checks every option and fills in the defaults; throws before any native work is done. */
@@ -399,19 +418,30 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
   if (given.initImage !== undefined && init !== 'image') {
     throw new OptionError(
       'ERR_INVALID_OPTION',
-      (names) => `${names('initImage')} is a starting image, but ${names('init')} is '${init}': leave ${names('init')} out or make it 'image'`,
+      (names) =>
+        `${names('initImage')} is a starting image, but ${names('init')} is '${init}': leave ${names('init')} out or make it 'image'`,
       'TypeError',
     );
   }
   const resolved = Object.fromEntries(
-    Object.entries(table).map(([name, spec]) => [name, (spec.check as Check<unknown>)(name, given[name] ?? spec.default)]),
+    Object.entries(table).map(([name, spec]) => [
+      name,
+      (spec.check as Check<unknown>)(name, given[name] ?? spec.default),
+    ]),
   ) as ResolvedOptions;
   resolved.init = init;
 
   // Validate interpreted options.
   const { style: styles, styleBlendWeights } = resolved;
-  if ((styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) || (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))) {
-    throw invalid('styleBlendWeights', `an array of ${styles.length} non-negative numbers, not all zero`, styleBlendWeights);
+  if (
+    (styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) ||
+    (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))
+  ) {
+    throw invalid(
+      'styleBlendWeights',
+      `an array of ${styles.length} non-negative numbers, not all zero`,
+      styleBlendWeights,
+    );
   }
   return resolved;
 }
@@ -425,8 +455,10 @@ export function defaultText(spec: OptionSpec<unknown, unknown>): string | undefi
 /** The docs' option table, in Markdown: docs/api.md holds it, and a test keeps the two the same. */
 export function optionDocs(table: OptionTable = optionTable as OptionTable): string {
   const code = (text: string) => `\`${text}\``;
-  const rows = Object.entries(table).map(([name, spec]) =>
-    `| ${code(name)} | ${spec.flag ? code(`--${spec.flag.name}`) : ''} | ${spec.check.expected} | ${defaultText(spec) ?? ''} | ${spec.description} |`);
+  const rows = Object.entries(table).map(
+    ([name, spec]) =>
+      `| ${code(name)} | ${spec.flag ? code(`--${spec.flag.name}`) : ''} | ${spec.check.expected} | ${defaultText(spec) ?? ''} | ${spec.description} |`,
+  );
   return ['| option | flag | expects | default | |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 

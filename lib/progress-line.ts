@@ -59,7 +59,8 @@ export class ProgressLine {
     const done = event.iteration - this.first!.iteration;
     const perSecond = done > 0 ? (done * 1000) / (event.elapsedMs - this.first!.elapsedMs) : undefined;
     const rate = perSecond === undefined ? '' : ` · ${perSecond.toFixed(perSecond < 10 ? 2 : 1)} it/s`;
-    const left = perSecond === undefined || last ? '' : ` · ${duration((event.iterations - event.iteration) / perSecond)} left`;
+    const left =
+      perSecond === undefined || last ? '' : ` · ${duration((event.iterations - event.iteration) / perSecond)} left`;
     this.draw(`Iteration ${event.iteration} / ${event.iterations} · loss ${exponential(event.loss)}${rate}${left}`);
   }
 

@@ -70,26 +70,39 @@ type EngineFailure = Error & { code?: string; image?: 'content' | 'style'; layer
  * wrong, not what the caller calls the options that would mend it.
  */
 function withRemedy(error: EngineFailure, o: ResolvedOptions, given: StylizeOptions): Error {
-  const told = (tell: (names: OptionNames) => string) => Object.assign(new OptionError(error.code!, tell), { cause: error });
+  const told = (tell: (names: OptionNames) => string) =>
+    Object.assign(new OptionError(error.code!, tell), { cause: error });
   switch (error.code) {
     case 'NEURAL_STYLE_IMAGE_TOO_SMALL':
-      return told((names) =>
-        `${error.message}: raise ${names('imageSize')}${error.image === 'style' ? ` or ${names('styleScale')},` : ''} or use shallower layers`);
+      return told(
+        (names) =>
+          `${error.message}: raise ${names('imageSize')}${error.image === 'style' ? ` or ${names('styleScale')},` : ''} or use shallower layers`,
+      );
     case 'NEURAL_STYLE_LAYER_MISSING': {
       // The option the layer came from, and whether the caller named it or it is the default.
       const options = (['contentLayers', 'styleLayers'] as const).filter((option) => o[option].includes(error.layer!));
       return told((names) => {
-        const from = options.map((option) => `${names(option)}${given[option] === undefined ? ' (by default)' : ''}`).join(' and ');
+        const from = options
+          .map((option) => `${names(option)}${given[option] === undefined ? ' (by default)' : ''}`)
+          .join(' and ');
         const model = o.model === 'random' ? 'the random VGG-19' : `model ${o.model}`;
         return `${from} ${options.length > 1 ? 'name' : 'names'} layer ${error.layer}, which ${model} lacks: it has ${error.modelLayers}`;
       });
     }
     case 'NEURAL_STYLE_LOSS_NOT_FINITE':
-      return told((names) => `${error.message}: lower the loss weights${o.optimizer === 'adam' ? ` or ${names('learningRate')}` : ''}`);
+      return told(
+        (names) =>
+          `${error.message}: lower the loss weights${o.optimizer === 'adam' ? ` or ${names('learningRate')}` : ''}`,
+      );
     case 'NEURAL_STYLE_OUT_OF_MEMORY':
-      return told((names) => `${error.message}; lower ${names('imageSize')} (or ${names('lbfgsHistory')}), or free memory`);
+      return told(
+        (names) => `${error.message}; lower ${names('imageSize')} (or ${names('lbfgsHistory')}), or free memory`,
+      );
     case 'NEURAL_STYLE_OUT_OF_GPU_MEMORY':
-      return told((names) => `${error.message}: lower ${names('imageSize')} or ${names('lbfgsHistory')}, or use ${names('device')} cpu`);
+      return told(
+        (names) =>
+          `${error.message}: lower ${names('imageSize')} or ${names('lbfgsHistory')}, or use ${names('device')} cpu`,
+      );
     default:
       return error;
   }
@@ -123,7 +136,9 @@ async function run(options: StylizeOptions): Promise<Result> {
   ]);
   // Decoded only now: it takes the content's size.
   const initImage =
-    o.initImage === undefined ? undefined : await decodeImage(o.initImage, 'initImage', { width: content.width, height: content.height });
+    o.initImage === undefined
+      ? undefined
+      : await decodeImage(o.initImage, 'initImage', { width: content.width, height: content.height });
   throwIfAborted(o.signal);
 
   const onProgress = o.onProgress;
@@ -131,7 +146,12 @@ async function run(options: StylizeOptions): Promise<Result> {
   const job = addon.stylize(
     nativeStylizeOptions(o, { content, styles, initImage }, availableMemory()),
     onProgress &&
-      ((event) => onProgress({ ...event, iterations: o.iterations, preview: event.preview && stylized(event.preview) } satisfies ProgressEvent)),
+      ((event) =>
+        onProgress({
+          ...event,
+          iterations: o.iterations,
+          preview: event.preview && stylized(event.preview),
+        } satisfies ProgressEvent)),
   );
   const abort = () => job.cancel();
   o.signal?.addEventListener('abort', abort, { once: true });

@@ -28,11 +28,13 @@ export async function readZipDirectory(file: FileHandle, size: number, source: s
   const directorySize = tail.readUInt32LE(endRecord + 12);
   const directoryOffset = tail.readUInt32LE(endRecord + 16);
   // Zip64 marks these fields so; a VGG-19 (0.5 GB with its classifier) never needs it.
-  if (directoryOffset === 0xffffffff || count === 0xffff) throw new Error(`${source} is larger than 4 GB, which no VGG-19 is`);
+  if (directoryOffset === 0xffffffff || count === 0xffff)
+    throw new Error(`${source} is larger than 4 GB, which no VGG-19 is`);
   const directory = await readAt(file, directoryOffset, directorySize, source);
   const entries = new Map<string, ZipEntry>();
   for (let at = 0, i = 0; i < count; i++) {
-    if (at + 46 > directory.length || directory.readUInt32LE(at) !== 0x02014b50) throw new Error(`${source} has a damaged zip directory`);
+    if (at + 46 > directory.length || directory.readUInt32LE(at) !== 0x02014b50)
+      throw new Error(`${source} has a damaged zip directory`);
     const nameLength = directory.readUInt16LE(at + 28);
     entries.set(directory.toString('utf8', at + 46, at + 46 + nameLength), {
       method: directory.readUInt16LE(at + 10),
@@ -63,14 +65,21 @@ async function entryChecksum(file: FileHandle, name: string, entry: ZipEntry, so
   const start = await zipEntryStart(file, entry, source);
   if (entry.method === 8) {
     const data = await inflate(await readAt(file, start, entry.compressedSize, source)).catch(() => undefined);
-    if (data?.length !== entry.size) throw new Error(`${source} is damaged: its entry ${name} does not inflate to the size recorded for it`);
+    if (data?.length !== entry.size)
+      throw new Error(`${source} is damaged: its entry ${name} does not inflate to the size recorded for it`);
     return crc32(data);
   }
-  if (entry.method !== 0) throw new Error(`${source} has its entry ${name} compressed with zip method ${entry.method}, which PyTorch cannot read`);
+  if (entry.method !== 0)
+    throw new Error(
+      `${source} has its entry ${name} compressed with zip method ${entry.method}, which PyTorch cannot read`,
+    );
   const chunk = Buffer.alloc(Math.min(chunkBytes, entry.size));
   let checksum = 0;
   for (let done = 0; done < entry.size; done += chunk.length) {
-    checksum = crc32(await readInto(file, chunk.subarray(0, Math.min(chunk.length, entry.size - done)), start + done, source), checksum);
+    checksum = crc32(
+      await readInto(file, chunk.subarray(0, Math.min(chunk.length, entry.size - done)), start + done, source),
+      checksum,
+    );
   }
   return checksum;
 }
@@ -79,7 +88,11 @@ async function entryChecksum(file: FileHandle, name: string, entry: ZipEntry, so
  * Refuses an archive any of whose entries differs from the CRC-32 recorded for it. PyTorch records
  * 0 when asked not to compute them (torch.serialization.set_crc32_options): those go unchecked.
  */
-export async function verifyZipChecksums(file: FileHandle, entries: Map<string, ZipEntry>, source: string): Promise<void> {
+export async function verifyZipChecksums(
+  file: FileHandle,
+  entries: Map<string, ZipEntry>,
+  source: string,
+): Promise<void> {
   for (const [name, entry] of entries) {
     if (entry.crc32 === 0) continue;
     if ((await entryChecksum(file, name, entry, source)) !== entry.crc32) {
@@ -94,7 +107,8 @@ export async function verifyZipFile(path: string, source: string): Promise<void>
   try {
     const { size } = await file.stat();
     const signature = await readAt(file, 0, Math.min(size, 4), source);
-    if (signature.equals(zipSignature)) await verifyZipChecksums(file, await readZipDirectory(file, size, source), source);
+    if (signature.equals(zipSignature))
+      await verifyZipChecksums(file, await readZipDirectory(file, size, source), source);
   } finally {
     await file.close();
   }

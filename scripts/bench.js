@@ -45,18 +45,47 @@ async function main() {
     writeFileSync(path, image.data);
     return { path, width: image.width, height: image.height };
   });
-  const settings = { contentLayers: [...defaults.contentLayers], styleLayers: [...defaults.styleLayers], contentWeight: 5, styleWeight: 100, tvWeight: 1e-3 };
+  const settings = {
+    contentLayers: [...defaults.contentLayers],
+    styleLayers: [...defaults.styleLayers],
+    contentWeight: 5,
+    styleWeight: 100,
+    tvWeight: 1e-3,
+  };
 
   const addonMs = [];
   const bfloat16Ms = [];
   const torchMs = [];
   const addonRun = async (precision) =>
-    (await stylize({ content, style, model, imageSize: size, iterations, init: 'image', threads, precision, ...settings })).elapsedMs;
+    (
+      await stylize({
+        content,
+        style,
+        model,
+        imageSize: size,
+        iterations,
+        init: 'image',
+        threads,
+        precision,
+        ...settings,
+      })
+    ).elapsedMs;
   for (let run = 0; run < repeats; run++) {
     addonMs.push(await addonRun('float32'));
     bfloat16Ms.push(await addonRun('bfloat16'));
     const python = spawnSync('/usr/bin/python3', [join(__dirname, '..', 'test', 'python', 'reference.py')], {
-      input: JSON.stringify({ mode: 'lbfgs', modelPath: model, pooling: 'avg', iterations, lbfgsHistory: 100, styleBlendWeights: [], threads, content: raw[0], styles: [raw[1]], ...settings }),
+      input: JSON.stringify({
+        mode: 'lbfgs',
+        modelPath: model,
+        pooling: 'avg',
+        iterations,
+        lbfgsHistory: 100,
+        styleBlendWeights: [],
+        threads,
+        content: raw[0],
+        styles: [raw[1]],
+        ...settings,
+      }),
       encoding: 'utf8',
     });
     if (python.status !== 0) throw new Error(python.stderr);
@@ -69,7 +98,9 @@ async function main() {
   const b = median(bfloat16Ms) / iterations;
   const t = median(torchMs) / iterations;
   console.log(cpuReport().line);
-  console.log(`${decoded[0].width}x${decoded[0].height}, ${iterations} L-BFGS iterations, ${threads} threads, ${repeats} runs each`);
+  console.log(
+    `${decoded[0].width}x${decoded[0].height}, ${iterations} L-BFGS iterations, ${threads} threads, ${repeats} runs each`,
+  );
   console.log(`addon:           median ${a.toFixed(1)} ms/iteration`);
   console.log(`addon, bfloat16: median ${b.toFixed(1)} ms/iteration`);
   console.log(`PyTorch:         median ${t.toFixed(1)} ms/iteration`);

@@ -32,6 +32,19 @@ const addon = join(copy, 'build', 'Release', 'neural_style.node');
 // and the LibTorch search and the CUDA source check, which npm test has run, use the same
 // LibTorch and flags here.
 // --testPathIgnorePatterns takes every argument after it: the caller's come first.
-const buildMachinery = ['test/package\\.test\\.ts$', 'test/libtorch-discovery\\.test\\.ts$', 'test/cuda-source\\.test\\.ts$'];
-const jestArgs = ['--runInBand', ...process.argv.slice(2), '--testPathIgnorePatterns', '/node_modules/', ...buildMachinery];
-run(join(root, 'node_modules', '.bin', 'jest'), jestArgs, { cwd: root, env: { ...process.env, NEURAL_STYLE_ADDON: addon } });
+const buildMachinery = [
+  'test/package\\.test\\.ts$',
+  'test/libtorch-discovery\\.test\\.ts$',
+  'test/cuda-source\\.test\\.ts$',
+];
+const jestArgs = [
+  '--runInBand',
+  ...process.argv.slice(2),
+  '--testPathIgnorePatterns',
+  '/node_modules/',
+  ...buildMachinery,
+];
+run(join(root, 'node_modules', '.bin', 'jest'), jestArgs, {
+  cwd: root,
+  env: { ...process.env, NEURAL_STYLE_ADDON: addon },
+});

@@ -10,7 +10,16 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } = require('node:fs');
+const {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} = require('node:fs');
 const { basename, join } = require('node:path');
 
 const suites = ['trixie', 'sid'];
@@ -26,7 +35,12 @@ const system = join(work, 'root');
 // choose which libblas.so.3 a system loads, and unpacking sets none up: OpenBLAS's folder comes
 // first, as on a machine set up by npm run setup.
 const multiarch = join(system, 'usr', 'lib', 'x86_64-linux-gnu');
-const libraries = [join(multiarch, 'openblas-pthread'), multiarch, join(system, 'lib', 'x86_64-linux-gnu'), join(system, 'usr', 'lib')];
+const libraries = [
+  join(multiarch, 'openblas-pthread'),
+  multiarch,
+  join(system, 'lib', 'x86_64-linux-gnu'),
+  join(system, 'usr', 'lib'),
+];
 const mirror = 'http://deb.debian.org/debian';
 const sharedLibraryName = /\.so(\.|$)/;
 // The suites that test the build machinery against the system's LibTorch, not the addon. (The
@@ -56,7 +70,12 @@ async function packageIndex() {
   const packages = new Map();
   const providers = new Map();
   for (const stanza of text.split('\n\n')) {
-    const fields = Object.fromEntries(stanza.split('\n').filter((line) => /^\S+:/.test(line)).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]));
+    const fields = Object.fromEntries(
+      stanza
+        .split('\n')
+        .filter((line) => /^\S+:/.test(line))
+        .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+    );
     if (!fields.Package) continue;
     packages.set(fields.Package, fields);
     for (const provided of (fields.Provides ?? '').split(',')) {
@@ -93,12 +112,16 @@ async function unpackLibTorch() {
   const headers = index.packages.get('libtorch-dev');
   // libtorch-dev's headers and CMake files, without the Python it also depends on; the
   // libraries, with all they need at run time, the C library included.
-  const runtime = headers.Depends.split(',').map((item) => item.trim().split(' ')[0]).find((name) => /^libtorch\d/.test(name));
+  const runtime = headers.Depends.split(',')
+    .map((item) => item.trim().split(' ')[0])
+    .find((name) => /^libtorch\d/.test(name));
   const wanted = [headers, ...closure(index, [runtime, 'libopenblas0-pthread'])];
   process.stderr.write(`libtorch2-test: fetching LibTorch ${headers.Version}: ${wanted.length} packages\n`);
   const files = wanted.map((fields) => join(work, 'debs', basename(fields.Filename)));
   for (let i = 0; i < wanted.length; i += 8) {
-    await Promise.all(wanted.slice(i, i + 8).map((fields, j) => download(`${mirror}/${fields.Filename}`, files[i + j])));
+    await Promise.all(
+      wanted.slice(i, i + 8).map((fields, j) => download(`${mirror}/${fields.Filename}`, files[i + j])),
+    );
   }
   for (const file of files) {
     if (spawnSync('dpkg-deb', ['-x', file, system]).status !== 0) throw new Error(`dpkg-deb could not unpack ${file}`);
@@ -109,7 +132,8 @@ async function unpackLibTorch() {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
       const library = join(folder, entry.name);
       if (!entry.isFile() || !sharedLibraryName.test(entry.name)) continue;
-      if (spawnSync('patchelf', ['--print-rpath', library], { encoding: 'utf8' }).stdout.trim()) run('patchelf', ['--remove-rpath', library]);
+      if (spawnSync('patchelf', ['--print-rpath', library], { encoding: 'utf8' }).stdout.trim())
+        run('patchelf', ['--remove-rpath', library]);
     }
   }
   writeFileSync(stamp, headers.Version);
@@ -124,7 +148,14 @@ function nodeForLibTorch() {
   mkdirSync(bin, { recursive: true });
   copyFileSync(process.execPath, node);
   // DT_RPATH, unlike RUNPATH, also serves the libraries Node's own libraries load.
-  run('patchelf', ['--set-interpreter', join(system, 'usr', 'lib64', 'ld-linux-x86-64.so.2'), '--force-rpath', '--set-rpath', libraries.join(':'), node]);
+  run('patchelf', [
+    '--set-interpreter',
+    join(system, 'usr', 'lib64', 'ld-linux-x86-64.so.2'),
+    '--force-rpath',
+    '--set-rpath',
+    libraries.join(':'),
+    node,
+  ]);
   return bin;
 }
 
@@ -135,11 +166,17 @@ async function main() {
   // Debian keeps its libraries under lib/x86_64-linux-gnu, where TorchConfig's own search does not
   // look: CMAKE_LIBRARY_PATH points it there rather than at the system's LibTorch 1.13. The
   // linker checks the libraries' own dependencies against the suite's, not this system's.
-  run(join(root, 'node_modules', '.bin', 'cmake-js'), [
-    'compile', '--out', join(work, 'build'),
-    `--CDCMAKE_LIBRARY_PATH=${multiarch}`,
-    `--CDCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,${libraries.join(':')}`,
-  ], { cwd: root, env: { ...process.env, Torch_DIR: torchDir } });
+  run(
+    join(root, 'node_modules', '.bin', 'cmake-js'),
+    [
+      'compile',
+      '--out',
+      join(work, 'build'),
+      `--CDCMAKE_LIBRARY_PATH=${multiarch}`,
+      `--CDCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,${libraries.join(':')}`,
+    ],
+    { cwd: root, env: { ...process.env, Torch_DIR: torchDir } },
+  );
   const bin = nodeForLibTorch();
   // Child processes the suite starts with `node` get the same Node.
   if (!existsSync(join(bin, 'node-on-path'))) {
@@ -161,7 +198,18 @@ async function main() {
   checkLibrariesFromSuite(join(bin, 'node'), addon, env);
   process.stderr.write(`libtorch2-test: running the suite against LibTorch ${version}\n`);
   // --testPathIgnorePatterns takes every argument after it: the caller's come first.
-  run(join(bin, 'node'), [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', ...process.argv.slice(3), '--testPathIgnorePatterns', '/node_modules/', ...systemOnly], { cwd: root, env });
+  run(
+    join(bin, 'node'),
+    [
+      join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
+      '--runInBand',
+      ...process.argv.slice(3),
+      '--testPathIgnorePatterns',
+      '/node_modules/',
+      ...systemOnly,
+    ],
+    { cwd: root, env },
+  );
 }
 
 /**
@@ -172,7 +220,12 @@ function checkLibrariesFromSuite(node, addon, env) {
   const listMaps = `require(${JSON.stringify(addon)}); process.stdout.write(require('node:fs').readFileSync('/proc/self/maps', 'utf8'))`;
   const result = spawnSync(node, ['-e', listMaps], { env, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`the addon did not load: ${result.stderr.trim()}`);
-  const loaded = new Set(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)[5]).filter((path) => sharedLibraryName.test(path ?? '')));
+  const loaded = new Set(
+    result.stdout
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/)[5])
+      .filter((path) => sharedLibraryName.test(path ?? '')),
+  );
   const foreign = [...loaded].filter((path) => !path.startsWith(`${system}/`));
   if (foreign.length > 0) throw new Error(`libraries loaded from outside ${system}: ${foreign.join(', ')}`);
   process.stderr.write(`libtorch2-test: all ${loaded.size} libraries loaded come from ${suite}\n`);

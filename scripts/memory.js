@@ -25,19 +25,35 @@ async function child(width, precision) {
   };
   const images = { content: image(width, height, 7), styles: [image(64, 48, 3)] };
   const resolved = resolveOptions({
-    content: images.content, style: images.styles, model: 'random', iterations: 4, lbfgsHistory: 5, init: 'image', device: 'cpu', precision,
+    content: images.content,
+    style: images.styles,
+    model: 'random',
+    iterations: 4,
+    lbfgsHistory: 5,
+    init: 'image',
+    device: 'cpu',
+    precision,
   });
   // What the process holds before the run (Node, LibTorch's code) is not what the run needs.
   addon.runtimeInfo();
   const startBytes = process.memoryUsage.rss();
   const job = addon.stylize(nativeStylizeOptions(resolved, images, 0), () => {});
   await job.promise;
-  console.log(JSON.stringify({ pixels: width * height, startBytes, growthBytes: process.resourceUsage().maxRSS * 1024 - startBytes }));
+  console.log(
+    JSON.stringify({
+      pixels: width * height,
+      startBytes,
+      growthBytes: process.resourceUsage().maxRSS * 1024 - startBytes,
+    }),
+  );
 }
 
 function main() {
   const { values } = parseArgs({
-    options: { sizes: { type: 'string', default: '256,1024,1536' }, precisions: { type: 'string', default: 'float32,bfloat16' } },
+    options: {
+      sizes: { type: 'string', default: '256,1024,1536' },
+      precisions: { type: 'string', default: 'float32,bfloat16' },
+    },
   });
   const sizes = values.sizes.split(',').map(Number);
   const precisions = values.precisions.split(',');
@@ -48,7 +64,9 @@ function main() {
       const run = spawnSync(process.execPath, [__filename, '--child', String(width), precision], { encoding: 'utf8' });
       if (run.status !== 0) throw new Error(`the run at ${width} px failed:\n${run.stderr}`);
       const measured = JSON.parse(run.stdout);
-      console.log(`${precision} ${width}x${Math.round((width * 3) / 4)}: ${mb(measured.startBytes)} MB before the run, then ${mb(measured.growthBytes)} MB more at its peak`);
+      console.log(
+        `${precision} ${width}x${Math.round((width * 3) / 4)}: ${mb(measured.startBytes)} MB before the run, then ${mb(measured.growthBytes)} MB more at its peak`,
+      );
       return measured;
     });
     const [first, last] = [runs[0], runs.at(-1)];

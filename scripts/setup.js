@@ -21,6 +21,8 @@ const systemPackages = [
   ...(checkout ? ['python3-torch', 'python3-torchvision'] : []),
   // For running a copy of Node against another Debian release's LibTorch (npm run test:libtorch2).
   ...(checkout ? ['patchelf', 'xz-utils'] : []),
+  // For npm run lint, which npm test runs: the C++ formatter.
+  ...(checkout ? ['clang-format'] : []),
 ];
 
 function log(message) {

@@ -5,7 +5,13 @@ import { main } from '../lib/cli';
 import type { StylizeOptions } from '../lib/options';
 
 jest.mock('../lib/stylize', () => ({
-  stylize: jest.fn(async (options: StylizeOptions) => ({ output: options.output, iterations: options.iterations, device: 'cpu', elapsedMs: 1, loss: 1 })),
+  stylize: jest.fn(async (options: StylizeOptions) => ({
+    output: options.output,
+    iterations: options.iterations,
+    device: 'cpu',
+    elapsedMs: 1,
+    loss: 1,
+  })),
 }));
 const { stylize } = jest.requireMock('../lib/stylize') as { stylize: jest.Mock };
 
@@ -38,20 +44,46 @@ const neuralStylePtCudnn =
 const asTorchScript = (commandLine: string) => commandLine.replace(/models\/(nin_imagenet)\w*\.\w+/, 'models/$1.pt');
 
 test.each([
-  ["jcjohnson/neural-style's basic usage, which writes out.png", '-style_image starry.jpg -content_image tubingen.jpg', {}],
-  ['its OpenCL example, its model as TorchScript', asTorchScript(jcjohnsonOpenCl), { contentWeight: 10, styleWeight: 1000 }],
-  ["neural-style-pt's cuDNN example, its model as TorchScript", asTorchScript(neuralStylePtCudnn), { contentWeight: 10, styleWeight: 500 }],
+  [
+    "jcjohnson/neural-style's basic usage, which writes out.png",
+    '-style_image starry.jpg -content_image tubingen.jpg',
+    {},
+  ],
+  [
+    'its OpenCL example, its model as TorchScript',
+    asTorchScript(jcjohnsonOpenCl),
+    { contentWeight: 10, styleWeight: 1000 },
+  ],
+  [
+    "neural-style-pt's cuDNN example, its model as TorchScript",
+    asTorchScript(neuralStylePtCudnn),
+    { contentWeight: 10, styleWeight: 500 },
+  ],
 ])('%s', async (_title, commandLine, weights) => {
   const options = await optionsOf(commandLine);
   if (commandLine.includes('-backend')) {
     expect(options).toEqual({
-      style: ['examples/inputs/picasso_selfport1907.jpg'], content: 'examples/inputs/brad_pitt.jpg', output: 'profile.png',
-      model: 'models/nin_imagenet.pt', device: 'cuda:0', iterations: 1000, seed: 123,
-      contentLayers: ['relu0', 'relu3', 'relu7', 'relu12'], styleLayers: ['relu0', 'relu3', 'relu7', 'relu12'], imageSize: 512,
-      optimizer: 'adam', progressInterval: 50, ...weights,
+      style: ['examples/inputs/picasso_selfport1907.jpg'],
+      content: 'examples/inputs/brad_pitt.jpg',
+      output: 'profile.png',
+      model: 'models/nin_imagenet.pt',
+      device: 'cuda:0',
+      iterations: 1000,
+      seed: 123,
+      contentLayers: ['relu0', 'relu3', 'relu7', 'relu12'],
+      styleLayers: ['relu0', 'relu3', 'relu7', 'relu12'],
+      imageSize: 512,
+      optimizer: 'adam',
+      progressInterval: 50,
+      ...weights,
     });
   } else {
-    expect(options).toEqual({ style: ['starry.jpg'], content: 'tubingen.jpg', output: 'out.png', progressInterval: 50 });
+    expect(options).toEqual({
+      style: ['starry.jpg'],
+      content: 'tubingen.jpg',
+      output: 'out.png',
+      progressInterval: 50,
+    });
   }
 });
 
@@ -66,13 +98,23 @@ test.each<[string, Record<string, unknown>]>([
   ['-original_colors 0', { originalColors: false }],
   ['-lbfgs_num_correction 0', {}],
   ['-lbfgs_num_correction 7', { lbfgsHistory: 7 }],
-  ['-normalize_gradients -init image -init_image start.png', { normalizeGradients: true, init: 'image', initImage: 'start.png' }],
+  [
+    '-normalize_gradients -init image -init_image start.png',
+    { normalizeGradients: true, init: 'image', initImage: 'start.png' },
+  ],
   ['-style_image a.jpg,b.jpg -style_blend_weights 3,7', { style: ['a.jpg', 'b.jpg'], styleBlendWeights: [3, 7] }],
-  ['-tv_weight 0 -learning_rate 1e1 -pooling max -style_scale 0.5', { tvWeight: 0, learningRate: 10, pooling: 'max', styleScale: 0.5 }],
+  [
+    '-tv_weight 0 -learning_rate 1e1 -pooling max -style_scale 0.5',
+    { tvWeight: 0, learningRate: 10, pooling: 'max', styleScale: 0.5 },
+  ],
   ['-print_iter 0 -save_iter 100', { progressInterval: 2 ** 31 - 1, previewInterval: 100 }],
 ])('%s', async (flags, expected) => {
   expect(await optionsOf(`-style_image s.jpg -content_image c.jpg ${flags}`)).toEqual({
-    style: ['s.jpg'], content: 'c.jpg', output: 'out.png', progressInterval: 50, ...expected,
+    style: ['s.jpg'],
+    content: 'c.jpg',
+    output: 'out.png',
+    progressInterval: 50,
+    ...expected,
   });
 });
 
@@ -91,9 +133,18 @@ test.each([
   [jcjohnsonOpenCl, /^-model_file models\/nin_imagenet_conv\.caffemodel is a Caffe model, which runs do not read/],
   [neuralStylePtCudnn, /^-model_file models\/nin_imagenet\.pth is a PyTorch state dict, which runs do not read/],
   ['-gpu 0,1', /^-gpu 0,1 asks for several devices, and neural-style runs on one: give one, such as -gpu 0$/],
-  ['-multidevice_strategy 3,6,12', /^-multidevice_strategy splits the network over several devices, and neural-style runs on one: leave it out$/],
-  ['-model_file models/vgg19-d01eb7cb.pth', /^-model_file models\/vgg19-d01eb7cb\.pth is a PyTorch state dict, which runs do not read: convert it once with neural-style convert-model --weights models\/vgg19-d01eb7cb\.pth --preprocess caffe, then give the result$/],
-  ['-model_file models/VGG_ILSVRC_19_layers.caffemodel', /is a Caffe model, which runs do not read: neural-style download-model fetches and converts the same VGG-19$/],
+  [
+    '-multidevice_strategy 3,6,12',
+    /^-multidevice_strategy splits the network over several devices, and neural-style runs on one: leave it out$/,
+  ],
+  [
+    '-model_file models/vgg19-d01eb7cb.pth',
+    /^-model_file models\/vgg19-d01eb7cb\.pth is a PyTorch state dict, which runs do not read: convert it once with neural-style convert-model --weights models\/vgg19-d01eb7cb\.pth --preprocess caffe, then give the result$/,
+  ],
+  [
+    '-model_file models/VGG_ILSVRC_19_layers.caffemodel',
+    /is a Caffe model, which runs do not read: neural-style download-model fetches and converts the same VGG-19$/,
+  ],
   ['-original_colors yes', /^Expected 0 or 1 for -original_colors but received yes$/],
   ['-backend opencl', /^Expected one of nn, cudnn, clnn, mkl, openmp, mkldnn for -backend but received opencl$/],
   ['-num_iteration 5', /^Unknown flag -num_iteration: did you mean -num_iterations\?$/],

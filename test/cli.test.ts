@@ -13,22 +13,57 @@ function run(args: string[], env: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  for (const [name, seed] of [['content.png', 0], ['style.png', 1]] as const) {
+  for (const [name, seed] of [
+    ['content.png', 0],
+    ['style.png', 1],
+  ] as const) {
     const image = pattern(48, 36, seed);
     await sharp(image.data, { raw: { width: 48, height: 36, channels: 3 } }).toFile(join(dir, name));
   }
 });
 
-const common = () => ['--content', join(dir, 'content.png'), '--style', join(dir, 'style.png'), '--image-size', '48', '--threads', '2'];
+const common = () => [
+  '--content',
+  join(dir, 'content.png'),
+  '--style',
+  join(dir, 'style.png'),
+  '--image-size',
+  '48',
+  '--threads',
+  '2',
+];
 
 test('--json prints a progress object per reported iteration, then a done object', () => {
   const output = join(dir, 'json.png');
-  const result = run([...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), '--iterations', '6', '--print-iter', '2', '--json']);
+  const result = run([
+    ...common(),
+    '--output',
+    output,
+    '--model',
+    fixture('tiny-numbered.pt'),
+    '--iterations',
+    '6',
+    '--print-iter',
+    '2',
+    '--json',
+  ]);
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
-  const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const lines = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   expect(lines.map((line) => line.event)).toEqual(['progress', 'progress', 'progress', 'done']);
-  expect(Object.keys(lines[0])).toEqual(['event', 'iteration', 'iterations', 'loss', 'content', 'style', 'tv', 'elapsedMs']);
+  expect(Object.keys(lines[0])).toEqual([
+    'event',
+    'iteration',
+    'iterations',
+    'loss',
+    'content',
+    'style',
+    'tv',
+    'elapsedMs',
+  ]);
   expect(lines.slice(0, 3).map((line) => line.iteration)).toEqual([2, 4, 6]);
   expect(lines[3]).toMatchObject({ event: 'done', output, iterations: 6, loss: lines[2].loss });
   expect(Object.keys(lines[3])).toEqual(['event', 'output', 'iterations', 'loss', 'elapsedMs']);
@@ -38,7 +73,19 @@ test('--json prints a progress object per reported iteration, then a done object
 test('--save-iter writes OUTPUT_N every N iterations; random weights warn on stderr', async () => {
   const sub = temporaryDir();
   const output = join(sub, 'out.jpg');
-  const result = run([...common(), '--output', output, '--model', 'random', '--iterations', '7', '--save-iter', '3', '--print-iter', '2']);
+  const result = run([
+    ...common(),
+    '--output',
+    output,
+    '--model',
+    'random',
+    '--iterations',
+    '7',
+    '--save-iter',
+    '3',
+    '--print-iter',
+    '2',
+  ]);
   expect(result.status).toBe(0);
   expect(result.stderr).toMatch(/^neural-style: warning: model random has untrained weights/);
   expect(readdirSync(sub).sort()).toEqual(['out.jpg', 'out_3.jpg', 'out_6.jpg']);
@@ -50,7 +97,20 @@ test('--save-iter writes OUTPUT_N every N iterations; random weights warn on std
 test("jcjohnson/neural-style's spelling runs as it is: -content_image, -num_iterations, -gpu -1", async () => {
   const output = join(dir, 'classic.png');
   const result = run(
-    ['-style_image', join(dir, 'style.png'), '-content_image', join(dir, 'content.png'), '-output_image', output, '-image_size', '64', '-num_iterations', '2', '-gpu', '-1'],
+    [
+      '-style_image',
+      join(dir, 'style.png'),
+      '-content_image',
+      join(dir, 'content.png'),
+      '-output_image',
+      output,
+      '-image_size',
+      '64',
+      '-num_iterations',
+      '2',
+      '-gpu',
+      '-1',
+    ],
     { NEURAL_STYLE_MODEL: fixture('tiny-numbered.pt') },
   );
   expect(result.stderr).toBe('');
@@ -61,7 +121,18 @@ test("jcjohnson/neural-style's spelling runs as it is: -content_image, -num_iter
 test('--precision bfloat16 reaches the engine: losses a little off the float32 ones', () => {
   // A full-width VGG-19: the tiny models' layers are all too narrow to run in bfloat16.
   const firstLoss = (precision: string) => {
-    const result = run([...common(), '--output', join(dir, `${precision}.png`), '--model', 'random', '--iterations', '1', '--json', '--precision', precision]);
+    const result = run([
+      ...common(),
+      '--output',
+      join(dir, `${precision}.png`),
+      '--model',
+      'random',
+      '--iterations',
+      '1',
+      '--json',
+      '--precision',
+      precision,
+    ]);
     expect(result.status).toBe(0);
     return JSON.parse(result.stdout.split('\n')[0]).loss as number;
   };
@@ -87,7 +158,19 @@ test('--init-image starts from that image; --save-iter 1 shows the start', async
   const start = pattern(48, 36, 5);
   await sharp(start.data, { raw: { width: 48, height: 36, channels: 3 } }).toFile(join(sub, 'start.png'));
   const output = join(sub, 'out.png');
-  const result = run([...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), '--iterations', '1', '--save-iter', '1', '--init-image', join(sub, 'start.png')]);
+  const result = run([
+    ...common(),
+    '--output',
+    output,
+    '--model',
+    fixture('tiny-numbered.pt'),
+    '--iterations',
+    '1',
+    '--save-iter',
+    '1',
+    '--init-image',
+    join(sub, 'start.png'),
+  ]);
   expect(result.status).toBe(0);
   const first = await sharp(join(sub, 'out_1.png')).raw().toBuffer();
   expect(largestDifference(first, start.data)).toBeLessThanOrEqual(1);
@@ -95,17 +178,44 @@ test('--init-image starts from that image; --save-iter 1 shows the start', async
 
 test.each([
   ['a missing option', ['--content', 'a.png'], /^neural-style: Missing required arguments: style, output\n$/],
-  ['a bad value', ['--iterations', '-3'], /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/],
-  ['an L-BFGS history too large for memory', ['--lbfgs-history', '2000000000', '--device', 'cpu'], /^neural-style: --lbfgs-history 2000000000 on a 48x36 image needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower --lbfgs-history\n$/],
-  ['a bad style scale', ['--style-scale', '0'], /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/],
-  ['an init image with --init random', ['--init', 'random', '--init-image', 'start.png'], /^neural-style: --init-image is a starting image, but --init is 'random': leave --init out or make it 'image'\n$/],
-  ['a bad number', ['--image-size', 'big'], /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/],
+  [
+    'a bad value',
+    ['--iterations', '-3'],
+    /^neural-style: Expected a positive integer for --iterations but received -3 of type number\n$/,
+  ],
+  [
+    'an L-BFGS history too large for memory',
+    ['--lbfgs-history', '2000000000', '--device', 'cpu'],
+    /^neural-style: --lbfgs-history 2000000000 on a 48x36 image needs about \d+\.\d GB of memory on the CPU, but \d+\.\d GB is available: lower --lbfgs-history\n$/,
+  ],
+  [
+    'a bad style scale',
+    ['--style-scale', '0'],
+    /^neural-style: Expected a positive number for --style-scale but received 0 of type number\n$/,
+  ],
+  [
+    'an init image with --init random',
+    ['--init', 'random', '--init-image', 'start.png'],
+    /^neural-style: --init-image is a starting image, but --init is 'random': leave --init out or make it 'image'\n$/,
+  ],
+  [
+    'a bad number',
+    ['--image-size', 'big'],
+    /^neural-style: Expected a positive integer for --image-size but received NaN of type number\n$/,
+  ],
   ['an unknown flag', ['--colour', 'red'], /^neural-style: Unknown flag --colour\n$/],
-  ['a bad choice', ['--optimizer', 'sgd'], /^neural-style: Expected one of lbfgs, adam for --optimizer but received 'sgd'\n$/],
+  [
+    'a bad choice',
+    ['--optimizer', 'sgd'],
+    /^neural-style: Expected one of lbfgs, adam for --optimizer but received 'sgd'\n$/,
+  ],
   ['a non-VGG model', ['--model', 'NOT_VGG'], /^neural-style: Model .*not-vgg\.pt is not a VGG network/],
 ])('%s: one line on stderr, non-zero exit, no output', (_title, args, message) => {
   const output = join(dir, 'failed.png');
-  const fullArgs = args[0] === '--content' ? [...args] : [...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), ...args];
+  const fullArgs =
+    args[0] === '--content'
+      ? [...args]
+      : [...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), ...args];
   const result = run(fullArgs.map((arg) => (arg === 'NOT_VGG' ? fixture('not-vgg.pt') : arg)));
   expect(result.status).not.toBe(0);
   expect(result.stderr).toMatch(message);
@@ -119,7 +229,23 @@ test.each([
 ] as const)('%s stops the run within an iteration: exit %d, no output, no partial files', async (signal, code) => {
   const sub = temporaryDir();
   const output = join(sub, 'out.png');
-  const child = spawn(process.execPath, [cli, ...common(), '--output', output, '--model', 'random', '--image-size', '96', '--iterations', '1000', '--print-iter', '1', '--save-iter', '1', '--json']);
+  const child = spawn(process.execPath, [
+    cli,
+    ...common(),
+    '--output',
+    output,
+    '--model',
+    'random',
+    '--image-size',
+    '96',
+    '--iterations',
+    '1000',
+    '--print-iter',
+    '1',
+    '--save-iter',
+    '1',
+    '--json',
+  ]);
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   // Interrupt once the run is under way.
@@ -136,13 +262,38 @@ test.each([
 
 test('convert-model writes the model that --model then runs; a bad state dict is one line on stderr', () => {
   const model = join(dir, 'converted.pt');
-  const converted = run(['convert-model', '--weights', fixture('tiny-features.pth'), '--preprocess', 'caffe', '--output', model]);
+  const converted = run([
+    'convert-model',
+    '--weights',
+    fixture('tiny-features.pth'),
+    '--preprocess',
+    'caffe',
+    '--output',
+    model,
+  ]);
   expect(converted.stderr).toBe('');
   expect(converted.stdout).toBe(`Wrote ${model} (caffe preprocessing)\n`);
-  const stylized = run([...common(), '--output', join(dir, 'converted.png'), '--model', model, '--iterations', '2', '--json']);
+  const stylized = run([
+    ...common(),
+    '--output',
+    join(dir, 'converted.png'),
+    '--model',
+    model,
+    '--iterations',
+    '2',
+    '--json',
+  ]);
   expect(stylized.status).toBe(0);
 
-  const refused = run(['convert-model', '--weights', fixture('list.pth'), '--preprocess', 'caffe', '--output', join(dir, 'refused.pt')]);
+  const refused = run([
+    'convert-model',
+    '--weights',
+    fixture('list.pth'),
+    '--preprocess',
+    'caffe',
+    '--output',
+    join(dir, 'refused.pt'),
+  ]);
   expect(refused.status).toBe(1);
   expect(refused.stderr).toMatch(/^neural-style: .*list\.pth holds a list, not a state dict of tensors\n$/);
   expect(existsSync(join(dir, 'refused.pt'))).toBe(false);
@@ -151,7 +302,21 @@ test('convert-model writes the model that --model then runs; a bad state dict is
 test('--help and --version', () => {
   const help = run(['--help']);
   expect(help.status).toBe(0);
-  for (const flag of ['--content', '--style-weight', '--save-iter', '--json', '--preprocess', '--original-colors', '--style-scale', '--init-image', '--normalize-gradients', '--precision', 'download-model', 'convert-model']) expect(help.stdout).toContain(flag);
+  for (const flag of [
+    '--content',
+    '--style-weight',
+    '--save-iter',
+    '--json',
+    '--preprocess',
+    '--original-colors',
+    '--style-scale',
+    '--init-image',
+    '--normalize-gradients',
+    '--precision',
+    'download-model',
+    'convert-model',
+  ])
+    expect(help.stdout).toContain(flag);
   expect(run(['-h']).stdout).toBe(help.stdout);
   expect(help.stdout).toMatch(/^Examples:\n {2}neural-style --content photo\.jpg --style/m);
   expect(help.stdout).toContain('-content_image photo.jpg');
@@ -169,7 +334,10 @@ test('a bare neural-style prints the help', () => {
 
 test.each([
   [['doctor'], 'Unknown command doctor: the commands are download-model, convert-model, or none to stylize'],
-  [['donwload-model'], 'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, or none to stylize'],
+  [
+    ['donwload-model'],
+    'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, or none to stylize',
+  ],
   [['--num-iterations', '3'], 'Unknown flag --num-iterations (did you mean --iterations?)'],
 ])('%j is one line that says what is wrong', (args, message) => {
   const first = args[0].startsWith('-') ? [...common(), '--output', join(dir, 'never.png'), ...args] : args;
@@ -180,7 +348,21 @@ test.each([
 
 test('a reader that goes away ends the run quietly: `neural-style --json | head -1`', async () => {
   const output = join(dir, 'piped.png');
-  const child = spawn(process.execPath, [cli, ...common(), '--output', output, '--model', 'random', '--image-size', '96', '--iterations', '1000', '--print-iter', '1', '--json']);
+  const child = spawn(process.execPath, [
+    cli,
+    ...common(),
+    '--output',
+    output,
+    '--model',
+    'random',
+    '--image-size',
+    '96',
+    '--iterations',
+    '1000',
+    '--print-iter',
+    '1',
+    '--json',
+  ]);
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));

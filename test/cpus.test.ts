@@ -16,12 +16,26 @@ function fakeRoot(files: Record<string, string>): string {
 }
 
 test.each([
-  ['cgroup v2 with a quota of 1.5 CPUs', { 'proc/self/cgroup': '0::/app\n', 'sys/fs/cgroup/app/cpu.max': '150000 100000\n', 'sys/fs/cgroup/cpu.max': 'max 100000\n' }, 1.5],
-  ['cgroup v1, the quota on a parent', {
-    'proc/self/cgroup': '4:memory:/a/b\n3:cpu,cpuacct:/a/b\n',
-    'sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_quota_us': '-1\n', 'sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_period_us': '100000\n',
-    'sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_quota_us': '300000\n', 'sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_period_us': '100000\n',
-  }, 3],
+  [
+    'cgroup v2 with a quota of 1.5 CPUs',
+    {
+      'proc/self/cgroup': '0::/app\n',
+      'sys/fs/cgroup/app/cpu.max': '150000 100000\n',
+      'sys/fs/cgroup/cpu.max': 'max 100000\n',
+    },
+    1.5,
+  ],
+  [
+    'cgroup v1, the quota on a parent',
+    {
+      'proc/self/cgroup': '4:memory:/a/b\n3:cpu,cpuacct:/a/b\n',
+      'sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_quota_us': '-1\n',
+      'sys/fs/cgroup/cpu,cpuacct/a/b/cpu.cfs_period_us': '100000\n',
+      'sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_quota_us': '300000\n',
+      'sys/fs/cgroup/cpu,cpuacct/a/cpu.cfs_period_us': '100000\n',
+    },
+    3,
+  ],
   ['cgroup v2 without a quota', { 'proc/self/cgroup': '0::/\n', 'sys/fs/cgroup/cpu.max': 'max 100000\n' }, Infinity],
   ['no cgroups at all', {}, Infinity],
 ])('%s', (_title, files, quota) => {
@@ -29,9 +43,17 @@ test.each([
 });
 
 test.each([
-  ['an x86 CPU with AVX-512 BF16', 'processor\t: 0\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n\nprocessor\t: 1\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n', true],
+  [
+    'an x86 CPU with AVX-512 BF16',
+    'processor\t: 0\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n\nprocessor\t: 1\nflags\t\t: fpu avx512f avx512_vnni avx512_bf16 vaes\n',
+    true,
+  ],
   ['an x86 CPU with AMX-BF16', 'processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n', true],
-  ['an x86 CPU with AVX-512 but no BF16', 'processor\t: 0\nflags\t\t: fpu avx512f avx512bw avx512_vnni avx512_fp16\n', false],
+  [
+    'an x86 CPU with AVX-512 but no BF16',
+    'processor\t: 0\nflags\t\t: fpu avx512f avx512bw avx512_vnni avx512_fp16\n',
+    false,
+  ],
   ['an x86 CPU with AVX2 only', 'processor\t: 0\nflags\t\t: fpu avx avx2 fma\n', false],
   ['an Arm CPU with BF16', 'processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n', true],
   ['an Arm CPU without BF16', 'processor\t: 0\nFeatures\t: fp asimd evtstrm aes\n', false],

@@ -10,14 +10,19 @@ import { temporaryDir } from './helpers';
 const root = join(__dirname, '..');
 const source = join(root, 'native', 'engine', 'cuda_memory.cpp');
 const flag = (part: string) =>
-  spawnSync(process.execPath, [join(root, 'scripts', 'libtorch-flags.js'), part], { encoding: 'utf8' }).stdout.split(' ').filter(Boolean);
+  spawnSync(process.execPath, [join(root, 'scripts', 'libtorch-flags.js'), part], { encoding: 'utf8' })
+    .stdout.split(' ')
+    .filter(Boolean);
 const torchIncludes = flag('include_dirs');
 const torchCflags = flag('cflags');
 const cudaInclude = join(process.env.CUDA_HOME ?? '/usr/local/cuda', 'include');
 const present =
   existsSync(join(cudaInclude, 'cuda_runtime_api.h')) &&
   torchIncludes.some((dir) => existsSync(join(dir, 'c10', 'cuda', 'CUDACachingAllocator.h')));
-if (!present) console.warn(`Skipping the CUDA source check: no CUDA toolkit headers at ${cudaInclude}, or no c10/cuda headers in this LibTorch`);
+if (!present)
+  console.warn(
+    `Skipping the CUDA source check: no CUDA toolkit headers at ${cudaInclude}, or no c10/cuda headers in this LibTorch`,
+  );
 
 /** Compiles `file` as the CUDA build would, without generating code. */
 function compileForCuda(file: string) {
@@ -50,7 +55,10 @@ function compileForCuda(file: string) {
 
   test('the check catches a call the allocator API does not have', () => {
     const broken = join(temporaryDir(), 'cuda_memory.cpp');
-    writeFileSync(broken, `#include "${source}"\nvoid wrong() { c10::cuda::CUDACachingAllocator::releaseEverything(); }\n`);
+    writeFileSync(
+      broken,
+      `#include "${source}"\nvoid wrong() { c10::cuda::CUDACachingAllocator::releaseEverything(); }\n`,
+    );
     const result = compileForCuda(broken);
     expect(result.status).not.toBe(0);
     expect(result.errors).toMatch(/releaseEverything/);

@@ -6,7 +6,15 @@ import { join } from 'node:path';
 test('the CUDA check script passes all its checks when pointed at the CPU', () => {
   const result = spawnSync(
     process.execPath,
-    [join(__dirname, '..', 'scripts', 'device', 'cuda-check.js'), '--device', 'cpu', '--size', '64', '--iterations', '3'],
+    [
+      join(__dirname, '..', 'scripts', 'device', 'cuda-check.js'),
+      '--device',
+      'cpu',
+      '--size',
+      '64',
+      '--iterations',
+      '3',
+    ],
     { encoding: 'utf8' },
   );
   const checks = result.stdout

@@ -20,6 +20,8 @@ export default function globalSetup(): void {
   if (existsSync(stamp) && statSync(stamp).mtimeMs > statSync(generator).mtimeMs) return;
   const result = spawnSync(referencePython, [generator, fixturesDir, '--full'], { encoding: 'utf8' });
   if (result.status !== 0) {
-    throw new Error(`${referencePython} ${generator} failed (is python3-torch installed? npm test installs it):\n${result.stderr}`);
+    throw new Error(
+      `${referencePython} ${generator} failed (is python3-torch installed? npm test installs it):\n${result.stderr}`,
+    );
   }
 }

@@ -54,7 +54,12 @@ export function watchFolder(dir: string): { stop(): Promise<Array<[string, strin
  */
 export function atomicWriteOf(name: string) {
   const temporary = expect.stringMatching(new RegExp(`^\\.${name.replace(/\./g, '\\.')}\\.[0-9a-f]{12}\\.tmp$`));
-  return [['rename', temporary], ['change', temporary], ['rename', temporary], ['rename', name]];
+  return [
+    ['rename', temporary],
+    ['change', temporary],
+    ['rename', temporary],
+    ['rename', name],
+  ];
 }
 
 /** A deterministic RGB test pattern: smooth gradients plus a per-seed stripe texture. */
@@ -64,7 +69,10 @@ export function pattern(width: number, height: number, seed: number): RgbImage {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < 3; c++) {
         const wave = Math.sin((x * (seed + 1) + y * (c + 2)) / (3 + seed)) * 60;
-        data[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(((x + y * c) * 255) / (width + height * 2) + wave + 60)));
+        data[(y * width + x) * 3 + c] = Math.max(
+          0,
+          Math.min(255, Math.round(((x + y * c) * 255) / (width + height * 2) + wave + 60)),
+        );
       }
     }
   }
@@ -73,7 +81,9 @@ export function pattern(width: number, height: number, seed: number): RgbImage {
 
 /** An RGB image encoded as PNG. */
 export function png(image: RgbImage): Promise<Buffer> {
-  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** A 40x32 pattern encoded as PNG: the tests' usual small content (seed 0) and style (seed 1). */
@@ -156,20 +166,29 @@ export function makeCgroup(hierarchies: Array<[string, string]>): { group: strin
 
 /** Runs `command` inside the cgroup `group`: a shell moves itself in, then becomes the command. */
 export function spawnInCgroup(group: string, command: string, args: string[]) {
-  return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group, 'cgroup.procs'), command, ...args], { encoding: 'utf8' });
+  return spawnSync('sh', ['-c', 'echo $$ > "$0" && exec "$@"', join(group, 'cgroup.procs'), command, ...args], {
+    encoding: 'utf8',
+  });
 }
 
 // Zip archives taken apart by their signatures, apart from lib/zip.ts, to damage them on purpose.
 const localHeaders = (archive: Buffer) => {
   const found: number[] = [];
-  for (let at = archive.indexOf('PK\x03\x04', 0, 'latin1'); at >= 0; at = archive.indexOf('PK\x03\x04', at + 4, 'latin1')) found.push(at);
+  for (
+    let at = archive.indexOf('PK\x03\x04', 0, 'latin1');
+    at >= 0;
+    at = archive.indexOf('PK\x03\x04', at + 4, 'latin1')
+  )
+    found.push(at);
   return found;
 };
 
 /** A copy of `archive` with the first byte of the data of the entry ending in `suffix` changed. */
 export function changeZipEntry(archive: Buffer, suffix: string): Buffer {
   const copy = Buffer.from(archive);
-  const header = localHeaders(copy).find((at) => copy.toString('utf8', at + 30, at + 30 + copy.readUInt16LE(at + 26)).endsWith(suffix));
+  const header = localHeaders(copy).find((at) =>
+    copy.toString('utf8', at + 30, at + 30 + copy.readUInt16LE(at + 26)).endsWith(suffix),
+  );
   if (header === undefined) throw new Error(`no entry ending in ${suffix}`);
   copy[header + 30 + copy.readUInt16LE(header + 26) + copy.readUInt16LE(header + 28)] ^= 1;
   return copy;
@@ -179,6 +198,7 @@ export function changeZipEntry(archive: Buffer, suffix: string): Buffer {
 export function withoutZipChecksums(archive: Buffer): Buffer {
   const copy = Buffer.from(archive);
   for (const at of localHeaders(copy)) copy.writeUInt32LE(0, at + 14);
-  for (let at = copy.indexOf('PK\x01\x02', 0, 'latin1'); at >= 0; at = copy.indexOf('PK\x01\x02', at + 4, 'latin1')) copy.writeUInt32LE(0, at + 16);
+  for (let at = copy.indexOf('PK\x01\x02', 0, 'latin1'); at >= 0; at = copy.indexOf('PK\x01\x02', at + 4, 'latin1'))
+    copy.writeUInt32LE(0, at + 16);
   return copy;
 }

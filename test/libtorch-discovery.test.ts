@@ -56,7 +56,9 @@ test('LIBTORCH comes first, before Torch_DIR and a Python with torch', () => {
 
 test('Torch_DIR is honoured like LIBTORCH', () => {
   const chosen = fakeLibTorch('chosen');
-  expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe('-std=c++17 -DFAKE_TORCH=chosen');
+  expect(probe('cflags', { Torch_DIR: join(chosen, 'share', 'cmake', 'Torch') }).stdout).toBe(
+    '-std=c++17 -DFAKE_TORCH=chosen',
+  );
 });
 
 test("Torch_DIR's own Caffe2 part is used, not the system's, as TorchConfig's search would", () => {
@@ -66,12 +68,15 @@ test("Torch_DIR's own Caffe2 part is used, not the system's, as TorchConfig's se
   writeFileSync(join(cmake, 'Caffe2', 'Caffe2Config.cmake'), 'set(FAKE_CAFFE2 chosen)\n');
   // As the real TorchConfig does: PATHS come after CMake's default prefixes, where libtorch-dev's is.
   const config = join(cmake, 'Torch', 'TorchConfig.cmake');
-  const described = readFileSync(config, 'utf8').replace(/set\(TORCH_CXX_FLAGS .*\)/, 'set(TORCH_CXX_FLAGS "-DCAFFE2=${FAKE_CAFFE2}")');
+  const described = readFileSync(config, 'utf8').replace(
+    /set\(TORCH_CXX_FLAGS .*\)/,
+    'set(TORCH_CXX_FLAGS "-DCAFFE2=${FAKE_CAFFE2}")',
+  );
   writeFileSync(config, `find_package(Caffe2 REQUIRED PATHS \${CMAKE_CURRENT_LIST_DIR}/../Caffe2)\n${described}`);
   expect(probe('cflags', { Torch_DIR: join(cmake, 'Torch') }).stdout).toBe('-std=c++17 -DCAFFE2=chosen');
 });
 
-test("a Python that can import torch comes next, through torch.utils.cmake_prefix_path", () => {
+test('a Python that can import torch comes next, through torch.utils.cmake_prefix_path', () => {
   const fromPython = fakeLibTorch('python');
   const result = probe('include_dirs', { PYTHON: fakePython(join(fromPython, 'share', 'cmake')) });
   expect(result.stdout).toBe(join(fromPython, 'include'));
@@ -109,5 +114,7 @@ test('a LIBTORCH that is not a LibTorch is a clear error', () => {
   const result = probe('cflags', { LIBTORCH: temporaryDir() });
   expect(result.status).not.toBe(0);
   // CMake wraps long messages: compare with the line breaks undone.
-  expect(result.stderr.replace(/\s+/g, ' ')).toMatch(/LIBTORCH=\S+ is not an unpacked LibTorch: it has no share\/cmake\/Torch\/TorchConfig\.cmake/);
+  expect(result.stderr.replace(/\s+/g, ' ')).toMatch(
+    /LIBTORCH=\S+ is not an unpacked LibTorch: it has no share\/cmake\/Torch\/TorchConfig\.cmake/,
+  );
 });

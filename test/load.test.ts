@@ -17,7 +17,9 @@ function requirePackage(addon: string) {
 test('a missing addon makes require() throw an error naming the file and the fix', () => {
   const result = requirePackage(join(temporaryDir(), 'neural_style.node'));
   expect(result.status).not.toBe(0);
-  expect(result.stderr).toMatch(/The neural-style native addon is missing \(.*neural_style\.node\)\. Build it with: cd .* && npm run setup/);
+  expect(result.stderr).toMatch(
+    /The neural-style native addon is missing \(.*neural_style\.node\)\. Build it with: cd .* && npm run setup/,
+  );
 });
 
 test('an addon that cannot be loaded makes require() say so and how to rebuild', () => {
@@ -25,7 +27,9 @@ test('an addon that cannot be loaded makes require() say so and how to rebuild',
   writeFileSync(broken, 'not a shared object');
   const result = requirePackage(broken);
   expect(result.status).not.toBe(0);
-  expect(result.stderr).toMatch(/The neural-style native addon failed to load \(.*\)\. Rebuild it with: cd .* && npm run setup/);
+  expect(result.stderr).toMatch(
+    /The neural-style native addon failed to load \(.*\)\. Rebuild it with: cd .* && npm run setup/,
+  );
 });
 
 test('an addon whose LibTorch libraries are gone makes require() name the library and the apt line', () => {

@@ -11,7 +11,14 @@ const GiB = 2 ** 30;
 const dir = temporaryDir();
 
 async function options(extra: Partial<StylizeOptions>): Promise<StylizeOptions> {
-  return { content: await patternPng(0), style: await patternPng(1), model: fixture('tiny-numbered.pt'), device: 'cpu', threads: 2, ...extra };
+  return {
+    content: await patternPng(0),
+    style: await patternPng(1),
+    model: fixture('tiny-numbered.pt'),
+    device: 'cpu',
+    threads: 2,
+    ...extra,
+  };
 }
 
 afterEach(() => jest.restoreAllMocks());
@@ -26,7 +33,7 @@ test('the check before a run counts the memory the process can have, container l
   expect(progressed).toBe(false);
 });
 
-test("on macOS, whose free-memory figure leaves out what it would reclaim, neither limit applies", async () => {
+test('on macOS, whose free-memory figure leaves out what it would reclaim, neither limit applies', async () => {
   const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
   Object.defineProperty(process, 'platform', { value: 'darwin' });
   try {
@@ -40,7 +47,10 @@ test("on macOS, whose free-memory figure leaves out what it would reclaim, neith
 
 test('memory taken away after that check makes the engine refuse tensors, not crash', async () => {
   // Plenty for the estimate, then 150 MiB once the run starts: less than its tensors need.
-  jest.spyOn(process, 'availableMemory').mockReturnValueOnce(8 * GiB).mockReturnValueOnce(150 * 2 ** 20);
+  jest
+    .spyOn(process, 'availableMemory')
+    .mockReturnValueOnce(8 * GiB)
+    .mockReturnValueOnce(150 * 2 ** 20);
   const output = join(dir, 'never.png');
   await expect(stylize(await options({ model: 'random', imageSize: 256, iterations: 5, output }))).rejects.toThrow(
     /^Out of memory: the run holds \d\.\d\d GiB and needs more, but only 0\.\d\d GiB can be had without the system killing the process; lower imageSize \(or lbfgsHistory\), or free memory$/,
@@ -53,7 +63,10 @@ test('memory taken away after that check makes the engine refuse tensors, not cr
 });
 
 // The case the checks exist for: a container whose memory limit is far below the machine's.
-const cgroup = makeCgroup([['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], ['/sys/fs/cgroup', 'memory.max']]);
+const cgroup = makeCgroup([
+  ['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'],
+  ['/sys/fs/cgroup', 'memory.max'],
+]);
 afterAll(() => cgroup && rmdirSync(cgroup.group));
 if (!cgroup) console.warn('Skipping the container memory test: it needs root and a writable memory cgroup');
 
@@ -67,38 +80,80 @@ beforeAll(async () => {
 (cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
   writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
   const output = join(dir, 'big.png');
-  const run = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
-    '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1200', '--device', 'cpu', '--iterations', '2']);
+  const run = spawnInCgroup(cgroup!.group, process.execPath, [
+    join(__dirname, '..', 'dist', 'cli.js'),
+    '--content',
+    content,
+    '--style',
+    style,
+    '--output',
+    output,
+    '--model',
+    'random',
+    '--image-size',
+    '1200',
+    '--device',
+    'cpu',
+    '--iterations',
+    '2',
+  ]);
   expect(run.signal).toBeNull();
   expect(run.status).toBe(1);
-  expect(run.stderr).toMatch(/^neural-style: --image-size 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower --image-size$/m);
+  expect(run.stderr).toMatch(
+    /^neural-style: --image-size 1200 makes a 1200x960 image, which needs about \d+\.\d GB of memory on the CPU, but 1\.\d GB is available: lower --image-size$/m,
+  );
   expect(existsSync(output)).toBe(false);
 });
 
-(cgroup ? test : test.skip)('in a 2.5 GiB container, bfloat16 layers fit an image that float32 ones do not', async () => {
-  writeFileSync(cgroup!.controlFile, String(2.5 * GiB));
-  // 1000x800: about 2.8 GiB estimated in float32 and 2.0 GiB with bfloat16 layers, which peak at
-  // about 1.8 GiB; the estimate of 4.5 KB a pixel that preceded the measured one refused both.
-  const run = (precision: string) => {
-    const output = join(dir, `${precision}.png`);
-    const result = spawnInCgroup(cgroup!.group, process.execPath, [join(__dirname, '..', 'dist', 'cli.js'),
-      '--content', content, '--style', style, '--output', output, '--model', 'random', '--image-size', '1000', '--device', 'cpu',
-      '--iterations', '1', '--lbfgs-history', '5', '--precision', precision]);
-    return { ...result, written: existsSync(output) };
-  };
-  const single = run('float32');
-  expect(single.signal).toBeNull();
-  expect(single.stderr).toMatch(/^neural-style: --image-size 1000 makes a 1000x800 image, which needs about 2\.\d GB of memory on the CPU, but 2\.\d GB is available: lower --image-size$/m);
-  expect(single.written).toBe(false);
-  const brain = run('bfloat16');
-  expect(brain.signal).toBeNull();
-  expect(brain.stderr).not.toMatch(/memory/i);
-  expect(brain.status).toBe(0);
-  expect(brain.written).toBe(true);
-});
+(cgroup ? test : test.skip)(
+  'in a 2.5 GiB container, bfloat16 layers fit an image that float32 ones do not',
+  async () => {
+    writeFileSync(cgroup!.controlFile, String(2.5 * GiB));
+    // 1000x800: about 2.8 GiB estimated in float32 and 2.0 GiB with bfloat16 layers, which peak at
+    // about 1.8 GiB; the estimate of 4.5 KB a pixel that preceded the measured one refused both.
+    const run = (precision: string) => {
+      const output = join(dir, `${precision}.png`);
+      const result = spawnInCgroup(cgroup!.group, process.execPath, [
+        join(__dirname, '..', 'dist', 'cli.js'),
+        '--content',
+        content,
+        '--style',
+        style,
+        '--output',
+        output,
+        '--model',
+        'random',
+        '--image-size',
+        '1000',
+        '--device',
+        'cpu',
+        '--iterations',
+        '1',
+        '--lbfgs-history',
+        '5',
+        '--precision',
+        precision,
+      ]);
+      return { ...result, written: existsSync(output) };
+    };
+    const single = run('float32');
+    expect(single.signal).toBeNull();
+    expect(single.stderr).toMatch(
+      /^neural-style: --image-size 1000 makes a 1000x800 image, which needs about 2\.\d GB of memory on the CPU, but 2\.\d GB is available: lower --image-size$/m,
+    );
+    expect(single.written).toBe(false);
+    const brain = run('bfloat16');
+    expect(brain.signal).toBeNull();
+    expect(brain.stderr).not.toMatch(/memory/i);
+    expect(brain.status).toBe(0);
+    expect(brain.written).toBe(true);
+  },
+);
 
 test("the check's figures are at least what scripts/memory.js measures now, on this CPU", () => {
-  const run = spawnSync(process.execPath, [join(__dirname, '..', 'scripts', 'memory.js'), '--sizes', '256,512'], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [join(__dirname, '..', 'scripts', 'memory.js'), '--sizes', '256,512'], {
+    encoding: 'utf8',
+  });
   expect(run.stderr).toBe('');
   const cpu = /^CPU: .*$/m.exec(run.stdout)?.[0];
   expect(cpu).toMatch(/; oneDNN ISA: .*; OpenBLAS core: /);
@@ -109,7 +164,10 @@ test("the check's figures are at least what scripts/memory.js measures now, on t
     // Failures name the CPU: the figures differ between CPU kinds.
     const measured = `${precision} on ${cpu}: ${baseMb} MB + ${perPixelKb} KB a pixel`;
     const { runBaseBytes, activationBytesPerPixel } = cpuMemoryModel;
-    expect({ measured, fits: baseMb * 2 ** 20 <= runBaseBytes && perPixelKb * 2 ** 10 <= activationBytesPerPixel[precision] }).toEqual({ measured, fits: true });
+    expect({
+      measured,
+      fits: baseMb * 2 ** 20 <= runBaseBytes && perPixelKb * 2 ** 10 <= activationBytesPerPixel[precision],
+    }).toEqual({ measured, fits: true });
     // Not so far above it that runs which fit are refused.
     expect(perPixelKb * 2 ** 10).toBeGreaterThan(activationBytesPerPixel[precision] * 0.8);
   }

@@ -6,11 +6,23 @@ import { stylize } from '../lib/stylize';
 import { changeZipEntry, fixture, patternPng, temporaryDir, withoutZipChecksums } from './helpers';
 
 async function quickRun(model: string, extra: Record<string, unknown> = {}) {
-  return stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 2, imageSize: 40, threads: 2, ...extra });
+  return stylize({
+    content: await patternPng(0),
+    style: await patternPng(1),
+    model,
+    iterations: 2,
+    imageSize: 40,
+    threads: 2,
+    ...extra,
+  });
 }
 
-test("a genuine torchvision vgg19().features export loads, maps to VGG names and runs", async () => {
-  const result = await quickRun(fixture('vgg19-full.pt'), { imageSize: 48, styleLayers: ['relu1_1', 'relu5_4'], contentLayers: ['conv5_4'] });
+test('a genuine torchvision vgg19().features export loads, maps to VGG names and runs', async () => {
+  const result = await quickRun(fixture('vgg19-full.pt'), {
+    imageSize: 48,
+    styleLayers: ['relu1_1', 'relu5_4'],
+    contentLayers: ['conv5_4'],
+  });
   expect(result.iterations).toBe(2);
   expect(result.image.width).toBe(48);
   expect(result.style).toBeGreaterThan(0);
@@ -24,7 +36,11 @@ test.each(['tiny-numbered.pt', 'tiny-named.pt', 'tiny-whole.pt'])('%s runs with 
 });
 
 test("model 'random' is a seeded VGG-19: same seed, same result; other seed, other result", async () => {
-  const [a, b, c] = await Promise.all([quickRun('random', { seed: 3 }), quickRun('random', { seed: 3 }), quickRun('random', { seed: 4 })]);
+  const [a, b, c] = await Promise.all([
+    quickRun('random', { seed: 3 }),
+    quickRun('random', { seed: 3 }),
+    quickRun('random', { seed: 4 }),
+  ]);
   expect(a.loss).toBe(b.loss);
   expect(a.image.data.equals(b.image.data)).toBe(true);
   expect(a.loss).not.toBe(c.loss);
@@ -42,12 +58,19 @@ describe('bad models are rejected with a clear error and no output', () => {
   test.each([
     ['a TorchScript module that is not VGG', fixture('not-vgg.pt'), /is not a VGG network: layer 0 has type Linear/],
     ['a file that is not TorchScript', garbage, /Could not load model .*garbage\.pt as TorchScript/],
-    ['weights that are not finite', fixture('nan-weights.pt'), /^Model .*nan-weights\.pt has weights that are not finite numbers in conv3_2: the file is damaged or was converted wrongly$/],
+    [
+      'weights that are not finite',
+      fixture('nan-weights.pt'),
+      /^Model .*nan-weights\.pt has weights that are not finite numbers in conv3_2: the file is damaged or was converted wrongly$/,
+    ],
     ['a missing file', join(dir, 'absent.pt'), /model file not found: .*absent\.pt/],
     ['a folder', dir, /^model is not a regular file: /],
     // LibTorch itself would run it: its zip reader checks no checksums.
-    ['a weight changed by one bit', damagedCopy('changed.pt', changeZipEntry(readFileSync(fixture('tiny-named.pt')), '/data/6')),
-      /^Model .*changed\.pt is damaged: its entry tiny-named\/data\/6 does not match the checksum recorded for it$/],
+    [
+      'a weight changed by one bit',
+      damagedCopy('changed.pt', changeZipEntry(readFileSync(fixture('tiny-named.pt')), '/data/6')),
+      /^Model .*changed\.pt is damaged: its entry tiny-named\/data\/6 does not match the checksum recorded for it$/,
+    ],
   ])('%s', async (_title, model, message) => {
     await expect(quickRun(model, { output })).rejects.toThrow(message);
     expect(readdirSync(dir).filter((name) => name.startsWith('out') || name.startsWith('.out'))).toEqual([]);
@@ -84,7 +107,9 @@ describe('bad models are rejected with a clear error and no output', () => {
   });
 
   test('an archive that records no checksums, as PyTorch writes when told not to compute them, runs', async () => {
-    const result = await quickRun(damagedCopy('unchecked.pt', withoutZipChecksums(readFileSync(fixture('tiny-named.pt')))));
+    const result = await quickRun(
+      damagedCopy('unchecked.pt', withoutZipChecksums(readFileSync(fixture('tiny-named.pt')))),
+    );
     expect(result.iterations).toBe(2);
   });
 
@@ -105,7 +130,9 @@ test('no model given and none installed: the error says how to get one', async (
   const saved = process.env.NEURAL_STYLE_MODEL;
   delete process.env.NEURAL_STYLE_MODEL;
   try {
-    await expect(stylize({ content: await patternPng(0), style: await patternPng(1) })).rejects.toThrow(/No VGG-19 model was given.*`npx neural-style download-model`.*'random'/s);
+    await expect(stylize({ content: await patternPng(0), style: await patternPng(1) })).rejects.toThrow(
+      /No VGG-19 model was given.*`npx neural-style download-model`.*'random'/s,
+    );
   } finally {
     if (saved !== undefined) process.env.NEURAL_STYLE_MODEL = saved;
   }
@@ -114,7 +141,9 @@ test('no model given and none installed: the error says how to get one', async (
 test('NEURAL_STYLE_MODEL names the default model', async () => {
   process.env.NEURAL_STYLE_MODEL = fixture('not-vgg.pt');
   try {
-    await expect(stylize({ content: await patternPng(0), style: await patternPng(1), iterations: 1 })).rejects.toThrow(/not-vgg\.pt is not a VGG network/);
+    await expect(stylize({ content: await patternPng(0), style: await patternPng(1), iterations: 1 })).rejects.toThrow(
+      /not-vgg\.pt is not a VGG network/,
+    );
   } finally {
     delete process.env.NEURAL_STYLE_MODEL;
   }

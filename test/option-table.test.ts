@@ -7,16 +7,32 @@ import { join } from 'node:path';
 
 import { main } from '../lib/cli';
 import { nonNegativeNumber } from '../lib/checks';
-import { option, optionDocs, OptionsOf, optionTable, resolveOptions, StylizeOptions, withOptionDocs } from '../lib/options';
+import {
+  option,
+  optionDocs,
+  OptionsOf,
+  optionTable,
+  resolveOptions,
+  StylizeOptions,
+  withOptionDocs,
+} from '../lib/options';
 import { temporaryDir } from './helpers';
 
 jest.mock('../lib/stylize', () => ({
-  stylize: jest.fn(async (options: StylizeOptions) => ({ output: options.output, iterations: options.iterations, device: 'cpu', elapsedMs: 1, loss: 1 })),
+  stylize: jest.fn(async (options: StylizeOptions) => ({
+    output: options.output,
+    iterations: options.iterations,
+    device: 'cpu',
+    elapsedMs: 1,
+    loss: 1,
+  })),
 }));
 const { stylize } = jest.requireMock('../lib/stylize') as { stylize: jest.Mock };
 
 const dir = temporaryDir();
-const [content, styleA, styleB, start, output] = ['c.png', 'a.png', 'b.png', 'i.png', 'o.png'].map((name) => join(dir, name));
+const [content, styleA, styleB, start, output] = ['c.png', 'a.png', 'b.png', 'i.png', 'o.png'].map((name) =>
+  join(dir, name),
+);
 
 async function optionsFor(args: string[], table = optionTable): Promise<StylizeOptions> {
   stylize.mockClear();
@@ -32,20 +48,85 @@ async function optionsFor(args: string[], table = optionTable): Promise<StylizeO
 
 test('each flag, set to a value other than its default, reaches its option', async () => {
   const options = await optionsFor([
-    '--style-blend-weights', '3,1', '--image-size', '123', '--style-scale', '0.7', '--iterations', '17',
-    '--content-weight', '2.5', '--style-weight', '33', '--tv-weight', '0.25', '--content-layers', 'relu3_1,relu4_1',
-    '--style-layers', 'relu1_1,relu2_1', '--normalize-gradients', '--optimizer', 'adam', '--learning-rate', '0.3',
-    '--lbfgs-history', '7', '--init', 'image', '--init-image', start, '--seed', '9', '--pooling', 'max',
-    '--precision', 'bfloat16', '--original-colors', '--model', 'random', '--preprocess', 'caffe', '--device', 'cpu',
-    '--threads', '1', '--print-iter', '4', '--save-iter', '6',
+    '--style-blend-weights',
+    '3,1',
+    '--image-size',
+    '123',
+    '--style-scale',
+    '0.7',
+    '--iterations',
+    '17',
+    '--content-weight',
+    '2.5',
+    '--style-weight',
+    '33',
+    '--tv-weight',
+    '0.25',
+    '--content-layers',
+    'relu3_1,relu4_1',
+    '--style-layers',
+    'relu1_1,relu2_1',
+    '--normalize-gradients',
+    '--optimizer',
+    'adam',
+    '--learning-rate',
+    '0.3',
+    '--lbfgs-history',
+    '7',
+    '--init',
+    'image',
+    '--init-image',
+    start,
+    '--seed',
+    '9',
+    '--pooling',
+    'max',
+    '--precision',
+    'bfloat16',
+    '--original-colors',
+    '--model',
+    'random',
+    '--preprocess',
+    'caffe',
+    '--device',
+    'cpu',
+    '--threads',
+    '1',
+    '--print-iter',
+    '4',
+    '--save-iter',
+    '6',
   ]);
   const { onProgress, signal, ...values } = options;
   expect(values).toEqual({
-    content, style: [styleA, styleB], output, styleBlendWeights: [3, 1], imageSize: 123, styleScale: 0.7, iterations: 17,
-    contentWeight: 2.5, styleWeight: 33, tvWeight: 0.25, contentLayers: ['relu3_1', 'relu4_1'], styleLayers: ['relu1_1', 'relu2_1'],
-    normalizeGradients: true, optimizer: 'adam', learningRate: 0.3, lbfgsHistory: 7, init: 'image', initImage: start, seed: 9,
-    pooling: 'max', precision: 'bfloat16', originalColors: true, model: 'random', preprocess: 'caffe', device: 'cpu', threads: 1,
-    progressInterval: 4, previewInterval: 6,
+    content,
+    style: [styleA, styleB],
+    output,
+    styleBlendWeights: [3, 1],
+    imageSize: 123,
+    styleScale: 0.7,
+    iterations: 17,
+    contentWeight: 2.5,
+    styleWeight: 33,
+    tvWeight: 0.25,
+    contentLayers: ['relu3_1', 'relu4_1'],
+    styleLayers: ['relu1_1', 'relu2_1'],
+    normalizeGradients: true,
+    optimizer: 'adam',
+    learningRate: 0.3,
+    lbfgsHistory: 7,
+    init: 'image',
+    initImage: start,
+    seed: 9,
+    pooling: 'max',
+    precision: 'bfloat16',
+    originalColors: true,
+    model: 'random',
+    preprocess: 'caffe',
+    device: 'cpu',
+    threads: 1,
+    progressInterval: 4,
+    previewInterval: 6,
   });
   expect(typeof onProgress).toBe('function');
   expect(signal).toBeUndefined();
@@ -81,14 +162,20 @@ describe('an option added to the table', () => {
     const images = { content: Buffer.from('c'), style: Buffer.from('s'), model: 'random' };
     expect(resolveOptions(images, table).brightness).toBe(1);
     expect(resolveOptions({ ...images, brightness: 3 }, table).brightness).toBe(3);
-    expect(() => resolveOptions({ ...images, brightness: -1 }, table)).toThrow(/^Expected a non-negative number for brightness but received -1 of type number$/);
+    expect(() => resolveOptions({ ...images, brightness: -1 }, table)).toThrow(
+      /^Expected a non-negative number for brightness but received -1 of type number$/,
+    );
     // Without it in the table it is unknown, and an unknown name close to a known one is pointed to it.
     expect(() => resolveOptions({ ...images, brightness: 3 } as never)).toThrow(/^Unknown option brightness$/);
-    expect(() => resolveOptions({ ...images, iteration: 3 } as never)).toThrow(/^Unknown option iteration: did you mean iterations\?$/);
+    expect(() => resolveOptions({ ...images, iteration: 3 } as never)).toThrow(
+      /^Unknown option iteration: did you mean iterations\?$/,
+    );
   });
 
   test('is a flag of the command line, in its help group', async () => {
-    expect((await optionsFor(['--brightness', '4'], table)) as Record<string, unknown>).toMatchObject({ brightness: 4 });
+    expect((await optionsFor(['--brightness', '4'], table)) as Record<string, unknown>).toMatchObject({
+      brightness: 4,
+    });
     // yargs prints the help, then exits: the exit is stopped where it would end the test.
     const printed: string[] = [];
     jest.spyOn(console, 'log').mockImplementation((text: string) => printed.push(text));
@@ -105,7 +192,9 @@ describe('an option added to the table', () => {
   });
 
   test('is a row of the docs', () => {
-    expect(optionDocs(table).split('\n').at(-1)).toBe('| `brightness` | `--brightness` | a non-negative number | 1 | A made-up option, for this test |');
+    expect(optionDocs(table).split('\n').at(-1)).toBe(
+      '| `brightness` | `--brightness` | a non-negative number | 1 | A made-up option, for this test |',
+    );
   });
 });
 

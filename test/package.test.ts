@@ -18,16 +18,33 @@ const manifest = require('../package.json') as { version: string; dependencies: 
  * alone, which serves when it holds every dependency (as after one online run).
  */
 function npmSettings(): { env: Record<string, string>; unavailable?: string } {
-  const bounded = { npm_config_fetch_timeout: '30000', npm_config_fetch_retries: '1', npm_config_fetch_retry_maxtimeout: '5000' };
-  const ping = spawnSync('npm', ['ping'], { env: { ...process.env, ...bounded, npm_config_fetch_timeout: '10000', npm_config_fetch_retries: '0' }, timeout: 30000 });
+  const bounded = {
+    npm_config_fetch_timeout: '30000',
+    npm_config_fetch_retries: '1',
+    npm_config_fetch_retry_maxtimeout: '5000',
+  };
+  const ping = spawnSync('npm', ['ping'], {
+    env: { ...process.env, ...bounded, npm_config_fetch_timeout: '10000', npm_config_fetch_retries: '0' },
+    timeout: 30000,
+  });
   if (ping.status === 0) return { env: { ...bounded, npm_config_prefer_offline: 'true' } };
   const offline = { ...bounded, npm_config_offline: 'true' };
   // Whether the cache can resolve the package's dependencies, asked without installing them.
   const probe = temporaryDir();
-  writeFileSync(join(probe, 'package.json'), JSON.stringify({ name: 'probe', version: '1.0.0', private: true, dependencies: manifest.dependencies }));
-  const dryRun = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: probe, env: { ...process.env, ...offline }, timeout: 120000 });
+  writeFileSync(
+    join(probe, 'package.json'),
+    JSON.stringify({ name: 'probe', version: '1.0.0', private: true, dependencies: manifest.dependencies }),
+  );
+  const dryRun = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: probe,
+    env: { ...process.env, ...offline },
+    timeout: 120000,
+  });
   if (dryRun.status === 0) return { env: offline };
-  return { env: offline, unavailable: "the npm registry is unreachable and npm's cache lacks the package's dependencies" };
+  return {
+    env: offline,
+    unavailable: "the npm registry is unreachable and npm's cache lacks the package's dependencies",
+  };
 }
 
 const npm = npmSettings();
@@ -39,32 +56,44 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
 }
 
 const title = 'installed from a packed tarball, the package builds with the command its error names, then runs';
-(npm.unavailable ? test.skip : test)(npm.unavailable ? `${title} (skipped: ${npm.unavailable})` : title, async () => {
-  // NEURAL_STYLE_ADDON would point the package at this checkout's addon: leave it out.
-  const { NEURAL_STYLE_ADDON: _ignored, ...inherited } = process.env;
-  const env = { ...inherited, ...npm.env };
-  const app = temporaryDir();
-  run('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root, env });
-  const [tarball] = readdirSync(app).filter((name) => name.endsWith('.tgz'));
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  run('npm', ['install', '--no-audit', '--no-fund', join(app, tarball)], { cwd: app, env });
+(npm.unavailable ? test.skip : test)(
+  npm.unavailable ? `${title} (skipped: ${npm.unavailable})` : title,
+  async () => {
+    // NEURAL_STYLE_ADDON would point the package at this checkout's addon: leave it out.
+    const { NEURAL_STYLE_ADDON: _ignored, ...inherited } = process.env;
+    const env = { ...inherited, ...npm.env };
+    const app = temporaryDir();
+    run('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root, env });
+    const [tarball] = readdirSync(app).filter((name) => name.endsWith('.tgz'));
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    run('npm', ['install', '--no-audit', '--no-fund', join(app, tarball)], { cwd: app, env });
 
-  const load = spawnSync(process.execPath, ['-e', "require('neural-style')"], { cwd: app, env, encoding: 'utf8' });
-  expect(load.status).not.toBe(0);
-  const [, fix] = load.stderr.match(/^Error: The neural-style native addon is missing \(.*\)\. Build it with: (.*)$/m) ?? [];
-  expect(fix).toBe(`cd ${join(app, 'node_modules', 'neural-style')} && npm run setup`);
-  const setup = run('sh', ['-c', fix], { env });
-  // npm 11 lists dependencies whose install scripts no allowScripts entry covers: sharp's has one.
-  expect(setup.stdout + setup.stderr).not.toMatch(/allowScripts/);
-  // Installed, it needs no test tools: no jest, no TypeScript.
-  expect(existsSync(join(app, 'node_modules', 'neural-style', 'node_modules', 'jest'))).toBe(false);
+    const load = spawnSync(process.execPath, ['-e', "require('neural-style')"], { cwd: app, env, encoding: 'utf8' });
+    expect(load.status).not.toBe(0);
+    const [, fix] =
+      load.stderr.match(/^Error: The neural-style native addon is missing \(.*\)\. Build it with: (.*)$/m) ?? [];
+    expect(fix).toBe(`cd ${join(app, 'node_modules', 'neural-style')} && npm run setup`);
+    const setup = run('sh', ['-c', fix], { env });
+    // npm 11 lists dependencies whose install scripts no allowScripts entry covers: sharp's has one.
+    expect(setup.stdout + setup.stderr).not.toMatch(/allowScripts/);
+    // Installed, it needs no test tools: no jest, no TypeScript.
+    expect(existsSync(join(app, 'node_modules', 'neural-style', 'node_modules', 'jest'))).toBe(false);
 
-  const image = join(app, 'image.png');
-  writeFileSync(image, await patternPng(0));
-  const options = { content: image, style: image, model: fixture('tiny-numbered.pt'), imageSize: 40, iterations: 2, output: join(app, 'out.png') };
-  const script = `require('neural-style').stylize(${JSON.stringify(options)}).then((result) => console.log(result.iterations, result.output))`;
-  const stylized = run(process.execPath, ['-e', script], { cwd: app, env });
-  expect(stylized.stdout.trim()).toBe(`2 ${join(app, 'out.png')}`);
-  const cli = run(join(app, 'node_modules', '.bin', 'neural-style'), ['--version'], { cwd: app, env });
-  expect(cli.stdout.trim()).toBe(manifest.version);
-}, 600000);
+    const image = join(app, 'image.png');
+    writeFileSync(image, await patternPng(0));
+    const options = {
+      content: image,
+      style: image,
+      model: fixture('tiny-numbered.pt'),
+      imageSize: 40,
+      iterations: 2,
+      output: join(app, 'out.png'),
+    };
+    const script = `require('neural-style').stylize(${JSON.stringify(options)}).then((result) => console.log(result.iterations, result.output))`;
+    const stylized = run(process.execPath, ['-e', script], { cwd: app, env });
+    expect(stylized.stdout.trim()).toBe(`2 ${join(app, 'out.png')}`);
+    const cli = run(join(app, 'node_modules', '.bin', 'neural-style'), ['--version'], { cwd: app, env });
+    expect(cli.stdout.trim()).toBe(manifest.version);
+  },
+  600000,
+);

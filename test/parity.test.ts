@@ -21,12 +21,25 @@ function lossOptions(model: string, overrides: Partial<StylizeOptions> = {}): Na
 type Losses = { loss: number; content: number; style: number; tv: number };
 type PlanarImage = { width: number; height: number; data: Float32Array };
 
-const planarPattern = (w: number, h: number, seed: number): PlanarImage => ({ width: w, height: h, data: planar(pattern(w, h, seed)) });
+const planarPattern = (w: number, h: number, seed: number): PlanarImage => ({
+  width: w,
+  height: h,
+  data: planar(pattern(w, h, seed)),
+});
 
 /** PyTorch's losses, and its gradient with respect to `image`, for one evaluation. */
-function referenceEvaluation(options: NativeModelOptions, content: PlanarImage, styles: PlanarImage[], image: PlanarImage) {
+function referenceEvaluation(
+  options: NativeModelOptions,
+  content: PlanarImage,
+  styles: PlanarImage[],
+  image: PlanarImage,
+) {
   const dir = temporaryDir();
-  const saved = (name: string, { width, height, data }: PlanarImage) => ({ path: writeRaw(dir, name, data), width, height });
+  const saved = (name: string, { width, height, data }: PlanarImage) => ({
+    path: writeRaw(dir, name, data),
+    width,
+    height,
+  });
   const gradientPath = join(dir, 'gradient.f32');
   const losses = reference<Losses>({
     ...options,
@@ -43,12 +56,24 @@ function referenceEvaluation(options: NativeModelOptions, content: PlanarImage, 
 describe.each<[string, string, Partial<StylizeOptions>]>([
   ['torchvision-style model, avg pooling', 'tiny-numbered.pt', {}],
   ['named caffe model (metadata), max pooling', 'tiny-named.pt', { pooling: 'max' }],
-  ['whole network, two blended styles, other layers', 'tiny-whole.pt', {
-    contentLayers: ['relu3_2', 'conv4_1'], styleLayers: ['relu1_2', 'pool2', 'relu4_3'], styleBlendWeights: [3, 1],
-  }],
-  ['gradients normalized per layer, a layer both content and style', 'tiny-numbered.pt', {
-    normalizeGradients: true, contentLayers: ['relu4_2', 'relu2_1'], styleLayers: ['relu1_1', 'relu2_1', 'relu4_2'],
-  }],
+  [
+    'whole network, two blended styles, other layers',
+    'tiny-whole.pt',
+    {
+      contentLayers: ['relu3_2', 'conv4_1'],
+      styleLayers: ['relu1_2', 'pool2', 'relu4_3'],
+      styleBlendWeights: [3, 1],
+    },
+  ],
+  [
+    'gradients normalized per layer, a layer both content and style',
+    'tiny-numbered.pt',
+    {
+      normalizeGradients: true,
+      contentLayers: ['relu4_2', 'relu2_1'],
+      styleLayers: ['relu1_1', 'relu2_1', 'relu4_2'],
+    },
+  ],
 ])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<StylizeOptions>) => {
   test('losses and gradient within 1e-4 relative', async () => {
     const options = lossOptions(fixture(modelName), overrides);
@@ -104,20 +129,43 @@ test('a bfloat16 network stays close to the float32 reference, and differs from 
 });
 
 type Trajectory = { losses: number[]; tv: number[] };
-type Run = { optimizer?: 'lbfgs' | 'adam'; init?: 'image' | 'random'; seed?: number; lbfgsHistory?: number; learningRate?: number };
+type Run = {
+  optimizer?: 'lbfgs' | 'adam';
+  init?: 'image' | 'random';
+  seed?: number;
+  lbfgsHistory?: number;
+  learningRate?: number;
+};
 
 /**
  * Ten iterations through stylize() and through reference.py, on the same model, images and
  * settings; `variants` are reference runs with some settings changed, to show they matter.
  */
-async function trajectories(run: Run, variants: Run[] = []): Promise<{ addon: Trajectory; expected: Trajectory; others: Trajectory[] }> {
+async function trajectories(
+  run: Run,
+  variants: Run[] = [],
+): Promise<{ addon: Trajectory; expected: Trajectory; others: Trajectory[] }> {
   const dir = temporaryDir();
   const model = fixture('tiny-numbered.pt');
   const [content, style] = [pattern(48, 40, 0), pattern(48, 40, 2)];
-  const settings = { optimizer: 'lbfgs', init: 'image', seed: 0, lbfgsHistory: defaults.lbfgsHistory, learningRate: defaults.learningRate, ...run } as const;
+  const settings = {
+    optimizer: 'lbfgs',
+    init: 'image',
+    seed: 0,
+    lbfgsHistory: defaults.lbfgsHistory,
+    learningRate: defaults.learningRate,
+    ...run,
+  } as const;
   const addon: Trajectory = { losses: [], tv: [] };
   const result = await stylize({
-    content: await png(content), style: await png(style), model, imageSize: 48, iterations: 10, tvWeight: 0.5, threads: 2, ...settings,
+    content: await png(content),
+    style: await png(style),
+    model,
+    imageSize: 48,
+    iterations: 10,
+    tvWeight: 0.5,
+    threads: 2,
+    ...settings,
     onProgress: (event) => {
       addon.losses.push(event.loss);
       addon.tv.push(event.tv);
@@ -129,7 +177,15 @@ async function trajectories(run: Run, variants: Run[] = []): Promise<{ addon: Tr
     styles: [{ path: writeRaw(dir, 'style.u8', style.data), width: 48, height: 40 }],
   };
   const [expected, ...others] = [{}, ...variants].map((variant) =>
-    reference<Trajectory>({ ...lossOptions(model), ...settings, ...variant, mode: settings.optimizer, iterations: 10, ...images }));
+    reference<Trajectory>({
+      ...lossOptions(model),
+      ...settings,
+      ...variant,
+      mode: settings.optimizer,
+      iterations: 10,
+      ...images,
+    }),
+  );
   expect(expected.losses).toHaveLength(10);
   expect(expected.losses[9]).toBeLessThan(expected.losses[0] * 0.99);
   expect(addon.losses).toHaveLength(10);

@@ -8,7 +8,13 @@ function stream(isTTY: boolean): ProgressStream & { text: string; columns: numbe
 }
 
 const event = (iteration: number, elapsedMs: number): ProgressEvent => ({
-  iteration, iterations: 100, loss: 1234.5, content: 1000, style: 234, tv: 0.5, elapsedMs,
+  iteration,
+  iterations: 100,
+  loss: 1234.5,
+  content: 1000,
+  style: 234,
+  tv: 0.5,
+  elapsedMs,
 });
 
 test('on a terminal: a line while loading, then one line redrawn with the rate and the time left', () => {

@@ -22,27 +22,30 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
     expect(decoded.data.length).toBe(decoded.width * decoded.height * 3);
   });
 
-  test.each(['float32', 'bfloat16'] as const)('a photograph in the style of a painting, %s: the loss falls and the image moves off the photograph', async (precision) => {
-    const content = join(images, 'tubingen.jpg');
-    const losses: number[] = [];
-    const result = await stylize({
-      content,
-      style: join(images, 'starry_night.jpg'),
-      model: fixture('vgg19-full.pt'),
-      imageSize: 96,
-      iterations: 20,
-      init: 'image',
-      device: 'cpu',
-      precision,
-      onProgress: (event) => losses.push(event.loss),
-    });
-    expect(losses).toHaveLength(20);
-    expect(losses[19]).toBeLessThan(losses[0] * 0.1);
-    const photo = await decodeImage(content, 'content', 96);
-    let difference = 0;
-    for (let i = 0; i < photo.data.length; i++) difference += Math.abs(photo.data[i] - result.image.data[i]);
-    expect(difference / photo.data.length).toBeGreaterThan(5);
-  });
+  test.each(['float32', 'bfloat16'] as const)(
+    'a photograph in the style of a painting, %s: the loss falls and the image moves off the photograph',
+    async (precision) => {
+      const content = join(images, 'tubingen.jpg');
+      const losses: number[] = [];
+      const result = await stylize({
+        content,
+        style: join(images, 'starry_night.jpg'),
+        model: fixture('vgg19-full.pt'),
+        imageSize: 96,
+        iterations: 20,
+        init: 'image',
+        device: 'cpu',
+        precision,
+        onProgress: (event) => losses.push(event.loss),
+      });
+      expect(losses).toHaveLength(20);
+      expect(losses[19]).toBeLessThan(losses[0] * 0.1);
+      const photo = await decodeImage(content, 'content', 96);
+      let difference = 0;
+      for (let i = 0; i < photo.data.length; i++) difference += Math.abs(photo.data[i] - result.image.data[i]);
+      expect(difference / photo.data.length).toBeGreaterThan(5);
+    },
+  );
 
   test("with originalColors, the photograph in a painting's style keeps the photograph's colours", async () => {
     const content = join(images, 'tubingen.jpg');
@@ -50,7 +53,14 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
     const distances = [];
     for (const originalColors of [false, true]) {
       const result = await stylize({
-        content, style: join(images, 'starry_night.jpg'), model: fixture('vgg19-full.pt'), imageSize: 96, iterations: 20, init: 'image', device: 'cpu', originalColors,
+        content,
+        style: join(images, 'starry_night.jpg'),
+        model: fixture('vgg19-full.pt'),
+        imageSize: 96,
+        iterations: 20,
+        init: 'image',
+        device: 'cpu',
+        originalColors,
       });
       distances.push(colourDistance(result.image.data, photo.data));
     }

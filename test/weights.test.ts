@@ -8,11 +8,27 @@ import { join } from 'node:path';
 import { readStateDict } from '../lib/checkpoint';
 import { convertModel, downloadModel, DownloadProgress } from '../lib/models';
 import { stylize } from '../lib/stylize';
-import { atomicWriteOf, changeZipEntry, fixture, patternPng, referencePython, temporaryDir, watchFolder } from './helpers';
+import {
+  atomicWriteOf,
+  changeZipEntry,
+  fixture,
+  patternPng,
+  referencePython,
+  temporaryDir,
+  watchFolder,
+} from './helpers';
 
 /** The total loss of one evaluation of the usual small pattern pair under `model`. */
 async function firstLoss(model: string, extra: Record<string, unknown> = {}): Promise<number> {
-  const result = await stylize({ content: await patternPng(0), style: await patternPng(1), model, iterations: 1, imageSize: 40, threads: 2, ...extra });
+  const result = await stylize({
+    content: await patternPng(0),
+    style: await patternPng(1),
+    model,
+    iterations: 1,
+    imageSize: 40,
+    threads: 2,
+    ...extra,
+  });
   return result.loss;
 }
 
@@ -45,7 +61,15 @@ describe('readStateDict reads torch.save files of both layouts without Python', 
   });
 
   test('the values are those PyTorch reads', async () => {
-    const read = spawnSync(referencePython, ['-c', 'import sys, torch; print(torch.load(sys.argv[1])["features.10.weight"].flatten()[[0, 7, 100]].tolist())', fixture('tiny-whole-legacy.pth')], { encoding: 'utf8' });
+    const read = spawnSync(
+      referencePython,
+      [
+        '-c',
+        'import sys, torch; print(torch.load(sys.argv[1])["features.10.weight"].flatten()[[0, 7, 100]].tolist())',
+        fixture('tiny-whole-legacy.pth'),
+      ],
+      { encoding: 'utf8' },
+    );
     const expected = JSON.parse(read.stdout) as number[];
     const data = (await readStateDict(fixture('tiny-whole-legacy.pth'))).get('features.10.weight')!.data;
     expect([data[0], data[7], data[100]]).toEqual(expected.map(Math.fround));
@@ -92,31 +116,54 @@ describe('convertModel turns a VGG-19 state dict into the TorchScript model the 
 
   test('a features state dict: the same losses as a TorchScript export of the same weights; written atomically', async () => {
     const writes = watchFolder(dir);
-    const converted = await convertModel({ weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: path('caffe.pt') });
+    const converted = await convertModel({
+      weights: fixture('tiny-features.pth'),
+      preprocess: 'caffe',
+      output: path('caffe.pt'),
+    });
     expect(await writes.stop()).toEqual(atomicWriteOf('caffe.pt'));
     expect(converted).toEqual({ output: path('caffe.pt'), preprocess: 'caffe' });
-    expect(await firstLoss(path('caffe.pt'))).toBe(await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'caffe' }));
+    expect(await firstLoss(path('caffe.pt'))).toBe(
+      await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'caffe' }),
+    );
     // The preprocessing is recorded in the file.
-    await expect(firstLoss(path('caffe.pt'), { preprocess: 'torchvision' })).rejects.toThrow(/was exported for caffe preprocessing/);
+    await expect(firstLoss(path('caffe.pt'), { preprocess: 'torchvision' })).rejects.toThrow(
+      /was exported for caffe preprocessing/,
+    );
   });
 
   test('a whole network in the legacy layout, classifier and all, with torchvision preprocessing', async () => {
-    await convertModel({ weights: fixture('tiny-whole-legacy.pth'), preprocess: 'torchvision', output: path('torchvision.pt') });
+    await convertModel({
+      weights: fixture('tiny-whole-legacy.pth'),
+      preprocess: 'torchvision',
+      output: path('torchvision.pt'),
+    });
     const loss = await firstLoss(path('torchvision.pt'));
     expect(loss).toBe(await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'torchvision' }));
     expect(loss).not.toBe(await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'caffe' }));
   });
 
-  test('a full-size VGG-19: PyTorch loads the result and computes what torchvision\'s network does', async () => {
+  test("a full-size VGG-19: PyTorch loads the result and computes what torchvision's network does", async () => {
     await convertModel({ weights: fixture('vgg19-full-legacy.pth'), preprocess: 'caffe', output: path('full.pt') });
-    const compared = spawnSync(referencePython, ['-c', `
+    const compared = spawnSync(
+      referencePython,
+      [
+        '-c',
+        `
 import sys, torch
 converted, original = torch.jit.load(sys.argv[1]), torch.jit.load(sys.argv[2])
 x = torch.rand(1, 3, 64, 48)
 print([name for name, _ in converted.named_children()][:3], (converted(x) - original(x)).abs().max().item())
-`, path('full.pt'), fixture('vgg19-full.pt')], { encoding: 'utf8' });
+`,
+        path('full.pt'),
+        fixture('vgg19-full.pt'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(compared.stdout.trim()).toBe("['conv1_1', 'relu1_1', 'conv1_2'] 0.0");
-    expect(await firstLoss(path('full.pt'), { imageSize: 32 })).toBe(await firstLoss(fixture('vgg19-full.pt'), { preprocess: 'caffe', imageSize: 32 }));
+    expect(await firstLoss(path('full.pt'), { imageSize: 32 })).toBe(
+      await firstLoss(fixture('vgg19-full.pt'), { preprocess: 'caffe', imageSize: 32 }),
+    );
   });
 
   const garbage = path('garbage.pth');
@@ -130,15 +177,39 @@ print([name for name, _ in converted.named_children()][:3], (converted(x) - orig
   });
 
   test.each([
-    ['a state dict that is not VGG-19', fixture('not-vgg.pth'), /not-vgg\.pth is not a VGG-19 state dict: it lacks 0\.weight, 0\.bias, 2\.weight and 29 more$/],
-    ['a misshapen layer', fixture('tiny-misshapen.pth'), /tiny-misshapen\.pth does not fit VGG-19: 5\.weight has shape \[6, 4, 5, 5\], expected \[6, 4, 3, 3\]$/],
-    ['weights that are not float32', fixture('tiny-double.pth'), /tiny-double\.pth: 0\.weight holds Double values, expected float32$/],
+    [
+      'a state dict that is not VGG-19',
+      fixture('not-vgg.pth'),
+      /not-vgg\.pth is not a VGG-19 state dict: it lacks 0\.weight, 0\.bias, 2\.weight and 29 more$/,
+    ],
+    [
+      'a misshapen layer',
+      fixture('tiny-misshapen.pth'),
+      /tiny-misshapen\.pth does not fit VGG-19: 5\.weight has shape \[6, 4, 5, 5\], expected \[6, 4, 3, 3\]$/,
+    ],
+    [
+      'weights that are not float32',
+      fixture('tiny-double.pth'),
+      /tiny-double\.pth: 0\.weight holds Double values, expected float32$/,
+    ],
     ['weights that are not finite', fixture('tiny-nan.pth'), /^The weights of conv3_3 are not all finite numbers$/],
     ['a list, not a state dict', fixture('list.pth'), /list\.pth holds a list, not a state dict of tensors$/],
-    ['a whole pickled module', fixture('module.pth'), /module\.pth holds a Python object \(.*\), not only tensors: save model\.state_dict\(\) instead$/],
-    ['a file that is no checkpoint', garbage, /garbage\.pth is not a PyTorch checkpoint \(a file written by torch\.save\)$/],
+    [
+      'a whole pickled module',
+      fixture('module.pth'),
+      /module\.pth holds a Python object \(.*\), not only tensors: save model\.state_dict\(\) instead$/,
+    ],
+    [
+      'a file that is no checkpoint',
+      garbage,
+      /garbage\.pth is not a PyTorch checkpoint \(a file written by torch\.save\)$/,
+    ],
     ['a file cut short', truncated, /truncated\.pth ends early: it is incomplete or damaged$/],
-    ['a weight changed by one bit', changed, /changed\.pth is damaged: its entry tiny-features\/data\/0 does not match the checksum recorded for it$/],
+    [
+      'a weight changed by one bit',
+      changed,
+      /changed\.pth is damaged: its entry tiny-features\/data\/0 does not match the checksum recorded for it$/,
+    ],
     ['a missing file', path('absent.pth'), /^weights file not found: .*absent\.pth$/],
   ])('%s: a clear error, and no file', async (_title, weights, message) => {
     await expect(convertModel({ weights, preprocess: 'caffe', output: path('failed.pt') })).rejects.toThrow(message);
@@ -147,8 +218,16 @@ print([name for name, _ in converted.named_children()][:3], (converted(x) - orig
   });
 
   test.each([
-    ['no preprocess', { weights: fixture('tiny-features.pth') }, /^Expected one of torchvision, caffe for preprocess but received undefined of type undefined$/],
-    ['an output folder that does not exist', { weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: path('absent/vgg19.pt') }, /^output directory does not exist: .*absent$/],
+    [
+      'no preprocess',
+      { weights: fixture('tiny-features.pth') },
+      /^Expected one of torchvision, caffe for preprocess but received undefined of type undefined$/,
+    ],
+    [
+      'an output folder that does not exist',
+      { weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: path('absent/vgg19.pt') },
+      /^output directory does not exist: .*absent$/,
+    ],
     ['no weights', { preprocess: 'caffe' }, /^Expected the path of a \.pth file for weights but received undefined/],
   ])('options: %s', async (_title, options, message) => {
     await expect(convertModel(options as never)).rejects.toThrow(message);
@@ -188,7 +267,13 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
   });
 
   const download = (url: string, extra: Record<string, unknown> = {}) =>
-    downloadModel({ weights: 'caffe', url: `${base}${url}`, sha256: sha256.slice(0, 8), output: join(dir, 'vgg19.pt'), ...extra });
+    downloadModel({
+      weights: 'caffe',
+      url: `${base}${url}`,
+      sha256: sha256.slice(0, 8),
+      output: join(dir, 'vgg19.pt'),
+      ...extra,
+    });
 
   test('from a mirror, following a redirect: progress, the model, and nothing else left', async () => {
     const events: DownloadProgress[] = [];
@@ -203,14 +288,25 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
 
   describe('failures leave no file', () => {
     const failing = temporaryDir();
-    const attempt = (url: string, extra: Record<string, unknown> = {}) => download(url, { output: join(failing, 'vgg19.pt'), ...extra });
+    const attempt = (url: string, extra: Record<string, unknown> = {}) =>
+      download(url, { output: join(failing, 'vgg19.pt'), ...extra });
     afterEach(() => expect(leftovers(failing)).toEqual([]));
 
     test.each([
-      ['a file other than the one expected', '/vgg19.pth', { sha256: '00000000' }, new RegExp(`has SHA-256 ${sha256}, expected one beginning 00000000: it is not the file expected`)],
+      [
+        'a file other than the one expected',
+        '/vgg19.pth',
+        { sha256: '00000000' },
+        new RegExp(`has SHA-256 ${sha256}, expected one beginning 00000000: it is not the file expected`),
+      ],
       ['HTTP 404', '/missing', {}, /^Downloading http:\/\/127\.0\.0\.1:\d+\/missing failed: HTTP 404 Not Found$/],
       ['a connection cut short', '/cut', {}, /^Downloading .*\/cut failed: /],
-      ['a server that stops sending', '/stalls', { timeoutMs: 300 }, /^Downloading .*\/stalls failed: no data arrived for 0\.3 s$/],
+      [
+        'a server that stops sending',
+        '/stalls',
+        { timeoutMs: 300 },
+        /^Downloading .*\/stalls failed: no data arrived for 0\.3 s$/,
+      ],
     ])('%s', async (_title, url, extra, message) => {
       await expect(attempt(url, extra)).rejects.toThrow(message);
     });
@@ -220,7 +316,9 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
       await new Promise<void>((listening) => closed.listen(0, '127.0.0.1', listening));
       const { port } = closed.address() as AddressInfo;
       await new Promise((closing) => closed.close(closing));
-      await expect(downloadModel({ url: `http://127.0.0.1:${port}/vgg19.pth`, output: join(failing, 'vgg19.pt') })).rejects.toThrow(/failed: connect ECONNREFUSED/);
+      await expect(
+        downloadModel({ url: `http://127.0.0.1:${port}/vgg19.pth`, output: join(failing, 'vgg19.pt') }),
+      ).rejects.toThrow(/failed: connect ECONNREFUSED/);
     });
 
     test('an AbortSignal stops it with an AbortError', async () => {
@@ -234,7 +332,11 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
     const output = join(temporaryDir(), 'vgg19.pt');
     const cli = join(__dirname, '..', 'dist', 'cli.js');
     // Asynchronously: this process's server must answer meanwhile.
-    const child = spawn(process.execPath, [cli, 'download-model', '--url', `${base}/vgg19.pth`, '--sha256', sha256, '--output', output], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [cli, 'download-model', '--url', `${base}/vgg19.pth`, '--sha256', sha256, '--output', output],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -243,14 +345,30 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
     expect(stderr).toBe('');
     expect(status).toBe(0);
     const megabytes = (weights.length / 1e6).toFixed(1);
-    expect(stdout).toMatch(new RegExp(`^(Downloaded .* MB of ${megabytes} MB\n)*Downloaded ${megabytes} MB of ${megabytes} MB\nWrote ${output} \\(caffe preprocessing\\) from ${base}/vgg19\\.pth, SHA-256 ${sha256}\n$`));
+    expect(stdout).toMatch(
+      new RegExp(
+        `^(Downloaded .* MB of ${megabytes} MB\n)*Downloaded ${megabytes} MB of ${megabytes} MB\nWrote ${output} \\(caffe preprocessing\\) from ${base}/vgg19\\.pth, SHA-256 ${sha256}\n$`,
+      ),
+    );
     expect(existsSync(output)).toBe(true);
   });
 
   test.each([
-    ['unknown weights', { weights: 'vgg16' }, /^Expected one of caffe, torchvision for weights but received 'vgg16' of type string$/],
-    ['a URL that is not http', { url: 'ftp://example.com/vgg19.pth' }, /^Expected an http or https URL for url but received 'ftp/],
-    ['a hash too short', { sha256: 'd01e' }, /^Expected a SHA-256 in hex, or its first 8 or more hex digits for sha256 but received 'd01e'/],
+    [
+      'unknown weights',
+      { weights: 'vgg16' },
+      /^Expected one of caffe, torchvision for weights but received 'vgg16' of type string$/,
+    ],
+    [
+      'a URL that is not http',
+      { url: 'ftp://example.com/vgg19.pth' },
+      /^Expected an http or https URL for url but received 'ftp/,
+    ],
+    [
+      'a hash too short',
+      { sha256: 'd01e' },
+      /^Expected a SHA-256 in hex, or its first 8 or more hex digits for sha256 but received 'd01e'/,
+    ],
   ])('options: %s', async (_title, options, message) => {
     await expect(downloadModel({ output: join(dir, 'other.pt'), ...options } as never)).rejects.toThrow(message);
   });

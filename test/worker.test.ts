@@ -19,7 +19,16 @@ function stylizeInWorker(model: string, size: number, iterations: number): Worke
     const job = addon.stylize(nativeStylizeOptions(options, images, 0), (event) => parentPort.postMessage({ progress: event.iteration }));
     job.promise.then((result) => parentPort.postMessage({ done: result.iterations, width: result.image.width }));
   `;
-  return new Worker(script, { eval: true, workerData: { native: require.resolve('../dist/native.js'), options: require.resolve('../dist/options.js'), model, size, iterations } });
+  return new Worker(script, {
+    eval: true,
+    workerData: {
+      native: require.resolve('../dist/native.js'),
+      options: require.resolve('../dist/options.js'),
+      model,
+      size,
+      iterations,
+    },
+  });
 }
 
 // The addon is context-aware: it loads and runs inside a worker thread as on the main thread.

@@ -49,8 +49,7 @@ class SettlingWorker : public Base {
 
 class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progress>> {
  public:
-  StylizeWorker(Napi::Env env, StylizeOptions options, Napi::Value onProgress,
-                std::shared_ptr<ActiveRuns> activeRuns)
+  StylizeWorker(Napi::Env env, StylizeOptions options, Napi::Value onProgress, std::shared_ptr<ActiveRuns> activeRuns)
       : SettlingWorker(env, "neural-style:stylize"),
         options_(std::move(options)),
         cancelled_(std::make_shared<std::atomic<bool>>(false)),
@@ -64,8 +63,8 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
  protected:
   void Execute(const ExecutionProgress& queue) override {
     try {
-      result_ = stylize(options_, [&](const Progress& progress) { queue.Send(&progress, 1); },
-                        *cancelled_);
+      result_ = stylize(
+          options_, [&](const Progress& progress) { queue.Send(&progress, 1); }, *cancelled_);
     } catch (const neural_style::Cancelled& error) {
       aborted_ = true;
       failure_ = error.what();
@@ -176,9 +175,8 @@ Napi::Value Stylize(const Napi::CallbackInfo& info, const std::shared_ptr<Active
   auto* worker = new StylizeWorker(env, toStylizeOptions(requireObject(info)), info[1], activeRuns);
   Napi::Object job = Napi::Object::New(env);
   job.Set("promise", worker->Promise());
-  job.Set("cancel", Napi::Function::New(env, [cancelled = worker->Cancelled()](const Napi::CallbackInfo&) {
-            cancelled->store(true);
-          }));
+  job.Set("cancel", Napi::Function::New(
+                        env, [cancelled = worker->Cancelled()](const Napi::CallbackInfo&) { cancelled->store(true); }));
   worker->Queue();
   return job;
 }
@@ -188,9 +186,7 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
   return runTask<Evaluation>(
       info.Env(), "neural-style:evaluate",
       [options = toEvaluateOptions(requireObject(info))] { return evaluate(options); },
-      [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value {
-        return fromEvaluation(env, evaluation);
-      });
+      [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value { return fromEvaluation(env, evaluation); });
 }
 
 // saveModel(options) -> Promise<undefined>
@@ -221,9 +217,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([activeRuns] {
     for (const auto& cancelled : *activeRuns) cancelled->store(true);
   });
-  exports.Set("stylize", Napi::Function::New(env, [activeRuns](const Napi::CallbackInfo& info) {
-                return Stylize(info, activeRuns);
-              }));
+  exports.Set("stylize", Napi::Function::New(
+                             env, [activeRuns](const Napi::CallbackInfo& info) { return Stylize(info, activeRuns); }));
   exports.Set("evaluate", Napi::Function::New(env, Evaluate));
   exports.Set("saveModel", Napi::Function::New(env, SaveModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));

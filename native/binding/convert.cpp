@@ -25,9 +25,7 @@ double number(const Napi::Object& object, const char* name) {
   return value.As<Napi::Number>().DoubleValue();
 }
 
-int integer(const Napi::Object& object, const char* name) {
-  return static_cast<int>(number(object, name));
-}
+int integer(const Napi::Object& object, const char* name) { return static_cast<int>(number(object, name)); }
 
 bool boolean(const Napi::Object& object, const char* name) {
   Napi::Value value = field(object, name);
@@ -56,8 +54,8 @@ Enum choice(const Napi::Object& object, const char* name,
     if (value == text) return item;
     expected += (expected.empty() ? "" : ", ") + std::string(text);
   }
-  throw Napi::TypeError::New(object.Env(), "Expected one of " + expected + " for " + name +
-                                               " but received '" + value + "'");
+  throw Napi::TypeError::New(object.Env(),
+                             "Expected one of " + expected + " for " + name + " but received '" + value + "'");
 }
 
 constexpr std::array<std::pair<std::string_view, Pooling>, 2> kPoolings{
@@ -68,8 +66,7 @@ constexpr std::array<std::pair<std::string_view, Preprocessing>, 2> kPreprocessi
     {{"torchvision", Preprocessing::Torchvision}, {"caffe", Preprocessing::Caffe}}};
 constexpr std::array<std::pair<std::string_view, Optimizer>, 2> kOptimizers{
     {{"lbfgs", Optimizer::Lbfgs}, {"adam", Optimizer::Adam}}};
-constexpr std::array<std::pair<std::string_view, Init>, 2> kInits{
-    {{"random", Init::Random}, {"image", Init::Image}}};
+constexpr std::array<std::pair<std::string_view, Init>, 2> kInits{{{"random", Init::Random}, {"image", Init::Image}}};
 
 // "auto", "cpu", "cuda" or "cuda:N".
 DeviceChoice device(const Napi::Object& object, const char* name) {
@@ -83,8 +80,8 @@ DeviceChoice device(const Napi::Object& object, const char* name) {
       index.find_first_not_of("0123456789") == std::string::npos) {
     return {DeviceChoice::Kind::Cuda, std::stoi(index)};
   }
-  throw Napi::TypeError::New(object.Env(), std::string("Expected one of auto, cpu, cuda, cuda:N for ") +
-                                               name + " but received '" + value + "'");
+  throw Napi::TypeError::New(object.Env(), std::string("Expected one of auto, cpu, cuda, cuda:N for ") + name +
+                                               " but received '" + value + "'");
 }
 
 Napi::Array array(const Napi::Object& object, const char* name) {
@@ -139,8 +136,7 @@ std::vector<float> floats(const Napi::Object& object, const char* name, size_t l
   }
   auto values = data.As<Napi::Float32Array>();
   if (values.ElementLength() != length) {
-    throw Napi::RangeError::New(object.Env(), std::string("Expected ") + std::to_string(length) +
-                                                  " values in " + name);
+    throw Napi::RangeError::New(object.Env(), std::string("Expected ") + std::to_string(length) + " values in " + name);
   }
   return std::vector<float>(values.Data(), values.Data() + length);
 }
@@ -163,8 +159,7 @@ Convolution toConvolution(const Napi::Value& value) {
 }
 
 template <typename Item>
-std::vector<Item> items(const Napi::Object& options, const char* name,
-                        Item (*convert)(const Napi::Value&)) {
+std::vector<Item> items(const Napi::Object& options, const char* name, Item (*convert)(const Napi::Value&)) {
   Napi::Array values = array(options, name);
   std::vector<Item> result;
   for (uint32_t i = 0; i < values.Length(); ++i) result.push_back(convert(values.Get(i)));
@@ -290,11 +285,21 @@ Napi::Error toError(Napi::Env env, const std::string& message, const std::option
   using Kind = EngineError::Kind;
   const char* code = "";
   switch (engine->kind) {
-    case Kind::ImageTooSmall: code = "NEURAL_STYLE_IMAGE_TOO_SMALL"; break;
-    case Kind::LayerMissing: code = "NEURAL_STYLE_LAYER_MISSING"; break;
-    case Kind::LossNotFinite: code = "NEURAL_STYLE_LOSS_NOT_FINITE"; break;
-    case Kind::OutOfMemory: code = "NEURAL_STYLE_OUT_OF_MEMORY"; break;
-    case Kind::OutOfGpuMemory: code = "NEURAL_STYLE_OUT_OF_GPU_MEMORY"; break;
+    case Kind::ImageTooSmall:
+      code = "NEURAL_STYLE_IMAGE_TOO_SMALL";
+      break;
+    case Kind::LayerMissing:
+      code = "NEURAL_STYLE_LAYER_MISSING";
+      break;
+    case Kind::LossNotFinite:
+      code = "NEURAL_STYLE_LOSS_NOT_FINITE";
+      break;
+    case Kind::OutOfMemory:
+      code = "NEURAL_STYLE_OUT_OF_MEMORY";
+      break;
+    case Kind::OutOfGpuMemory:
+      code = "NEURAL_STYLE_OUT_OF_GPU_MEMORY";
+      break;
   }
   error.Set("code", Napi::String::New(env, code));
   for (const auto& [name, value] : engine->details) {

@@ -1,7 +1,5 @@
 #include "cpu_memory.h"
 
-#include "engine.h"
-
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 
@@ -15,6 +13,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "engine.h"
 
 namespace neural_style {
 namespace {
@@ -31,10 +31,10 @@ constexpr size_t kNoBudget = SIZE_MAX;
 
 struct Pool {
   std::mutex mutex;
-  std::unordered_map<void*, size_t> sizes;                   // every block handed out
+  std::unordered_map<void*, size_t> sizes;                    // every block handed out
   std::unordered_map<size_t, std::vector<void*>> freeBlocks;  // kept for reuse, by size
-  size_t heldBytes = 0;      // the sizes of every block handed out
-  size_t budget = kNoBudget;  // the most heldBytes may reach while runs are active
+  size_t heldBytes = 0;                                       // the sizes of every block handed out
+  size_t budget = kNoBudget;                                  // the most heldBytes may reach while runs are active
   int activeRuns = 0;
 };
 
@@ -116,10 +116,11 @@ class ReusingCpuAllocator final : public c10::Allocator {
       // Kept blocks only save time: give them back before refusing.
       releaseFreeBlocks(p);
       if (p.heldBytes + size > p.budget) {
-        throw EngineError(EngineError::Kind::OutOfMemory,
-                          "Out of memory: the run holds " + gib(p.heldBytes) + " and needs more, but only " +
-                              gib(p.budget) + " can be had without the system killing the process",
-                          {{"heldBytes", static_cast<double>(p.heldBytes)}, {"budgetBytes", static_cast<double>(p.budget)}});
+        throw EngineError(
+            EngineError::Kind::OutOfMemory,
+            "Out of memory: the run holds " + gib(p.heldBytes) + " and needs more, but only " + gib(p.budget) +
+                " can be had without the system killing the process",
+            {{"heldBytes", static_cast<double>(p.heldBytes)}, {"budgetBytes", static_cast<double>(p.budget)}});
       }
     }
     void* data = nullptr;

@@ -39,7 +39,7 @@ enum class Init { Random, Image };
 
 struct DeviceChoice {
   enum class Kind { Auto, Cpu, Cuda } kind{};  // Auto: CUDA device 0 when there is one
-  std::optional<int> cudaIndex;               // with Cuda: the device, else LibTorch's current
+  std::optional<int> cudaIndex;                // with Cuda: the device, else LibTorch's current
 };
 
 struct ModelOptions {
@@ -67,17 +67,17 @@ struct StylizeOptions {
   std::vector<RgbImage> styles;
   int iterations = 0;
   Optimizer optimizer{};
-  double learningRate = 0;            // Adam's step size (L-BFGS takes unit steps)
+  double learningRate = 0;  // Adam's step size (L-BFGS takes unit steps)
   int lbfgsHistory = 0;
   Init init{};
   std::optional<RgbImage> initImage;  // with Init::Image: the start, instead of the content
   uint64_t seed = 0;                  // of the initial noise
   bool originalColors = false;        // stylize the luminance only, keep the content's colours
   DeviceChoice device;
-  int threads = 0;                    // 0: all cores
-  size_t availableMemory = 0;         // bytes the system can still give the process; 0: unknown
-  int progressInterval = 0;           // progress after every this many iterations, and the last
-  int previewInterval = 0;            // and with the image after every this many; 0: no previews
+  int threads = 0;             // 0: all cores
+  size_t availableMemory = 0;  // bytes the system can still give the process; 0: unknown
+  int progressInterval = 0;    // progress after every this many iterations, and the last
+  int previewInterval = 0;     // and with the image after every this many; 0: no previews
 };
 
 struct Losses {

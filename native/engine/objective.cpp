@@ -10,8 +10,7 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
                      const std::vector<torch::Tensor>& styles)
     : vgg_(vgg), options_(options) {
   if (!options.styleBlendWeights.empty() && options.styleBlendWeights.size() != styles.size()) {
-    throw std::runtime_error("styleBlendWeights has " +
-                             std::to_string(options.styleBlendWeights.size()) +
+    throw std::runtime_error("styleBlendWeights has " + std::to_string(options.styleBlendWeights.size()) +
                              " entries for " + std::to_string(styles.size()) + " style images");
   }
   std::vector<double> blend = options.styleBlendWeights;
@@ -58,8 +57,7 @@ Terms Objective::operator()(const torch::Tensor& image) const {
   style = style * options_.styleWeight;
   auto tv = losses::totalVariation(image) * options_.tvWeight;
   Terms terms{content + style + tv, {}};
-  terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(),
-                  tv.item<double>()};
+  terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(), tv.item<double>()};
   return terms;
 }
 
@@ -70,9 +68,8 @@ Terms Objective::operator()(const torch::Tensor& image) const {
 torch::Tensor Objective::normalized(const torch::Tensor& activation, double weight) const {
   if (!options_.normalizeGradients || weight == 0) return activation;
   auto branch = activation.view_as(activation);
-  branch.register_hook([weight](const torch::Tensor& weighted) {
-    return weighted / (weighted.abs().sum() / weight + 1e-8);
-  });
+  branch.register_hook(
+      [weight](const torch::Tensor& weighted) { return weighted / (weighted.abs().sum() / weight + 1e-8); });
   return branch;
 }
 

@@ -33,8 +33,8 @@ torch::Device resolveDevice(const DeviceChoice& requested) {
   }
   if (!requested.cudaIndex) return torch::kCUDA;
   if (*requested.cudaIndex >= static_cast<int>(torch::cuda::device_count())) {
-    throw std::runtime_error("Device " + name + " does not exist: " +
-                             std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    throw std::runtime_error("Device " + name + " does not exist: " + std::to_string(torch::cuda::device_count()) +
+                             " CUDA device(s)");
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(*requested.cudaIndex));
 }
@@ -51,20 +51,19 @@ void prepareThread(int threads) {
 }
 
 torch::Tensor fromRgb(const RgbImage& image, const torch::Device& device) {
-  auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                                {image.height, image.width, 3}, torch::kUInt8);
+  auto bytes =
+      torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, torch::kUInt8);
   return bytes.permute({2, 0, 1}).unsqueeze(0).to(device, torch::kFloat).div(255).contiguous();
 }
 
 torch::Tensor fromPlanar(const PlanarImage& image, const torch::Device& device) {
-  return torch::from_blob(const_cast<float*>(image.values.data()),
-                          {1, 3, image.height, image.width}, torch::kFloat)
+  return torch::from_blob(const_cast<float*>(image.values.data()), {1, 3, image.height, image.width}, torch::kFloat)
       .to(device, /*non_blocking=*/false, /*copy=*/true);
 }
 
 RgbImage toRgb(const torch::Tensor& rgb) {
-  auto bytes = rgb.detach().squeeze(0).clamp(0, 1).mul(255).round().to(torch::kUInt8)
-                   .permute({1, 2, 0}).contiguous().cpu();
+  auto bytes =
+      rgb.detach().squeeze(0).clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous().cpu();
   RgbImage image{static_cast<int>(bytes.size(1)), static_cast<int>(bytes.size(0)), {}};
   image.pixels.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
   return image;
@@ -74,8 +73,8 @@ RgbImage toRgb(const torch::Tensor& rgb) {
 void checkFinite(const Losses& losses, int iteration) {
   if (std::isfinite(losses.total)) return;
   std::ostringstream message;
-  message << "The loss is no longer finite at iteration " << iteration << " (content "
-          << losses.content << ", style " << losses.style << ", tv " << losses.tv << ")";
+  message << "The loss is no longer finite at iteration " << iteration << " (content " << losses.content << ", style "
+          << losses.style << ", tv " << losses.tv << ")";
   throw EngineError(EngineError::Kind::LossNotFinite, message.str(), {{"iteration", static_cast<double>(iteration)}});
 }
 
@@ -92,7 +91,8 @@ auto withReadableErrors(Work work) {
   } catch (const c10::Error& error) {
     throw std::runtime_error(error.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    throw EngineError(EngineError::Kind::OutOfMemory, "Out of memory: this image size needs more memory than is available");
+    throw EngineError(EngineError::Kind::OutOfMemory,
+                      "Out of memory: this image size needs more memory than is available");
   }
 }
 
@@ -103,9 +103,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
   return withReadableErrors([&] {
     const CpuMemoryReuse memory(options.availableMemory);
     const auto start = Clock::now();
-    const auto elapsedMs = [&] {
-      return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    };
+    const auto elapsedMs = [&] { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); };
     prepareThread(options.threads);
     torch::AutoGradMode gradients(true);
     const torch::Device device = resolveDevice(options.device);
@@ -129,8 +127,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       if (start.width != options.content.width || start.height != options.content.height) {
         throw std::runtime_error("The init image is " + std::to_string(start.width) + "x" +
                                  std::to_string(start.height) + " pixels, not the content's " +
-                                 std::to_string(options.content.width) + "x" +
-                                 std::to_string(options.content.height));
+                                 std::to_string(options.content.width) + "x" + std::to_string(options.content.height));
       }
       image = vgg.preprocess(fromRgb(start, device));
     } else {
@@ -196,8 +193,7 @@ Evaluation evaluate(const EvaluateOptions& options) {
     const Vgg vgg(options.model, device);
     std::vector<torch::Tensor> styles;
     for (const auto& style : options.styles) styles.push_back(vgg.preprocess(fromPlanar(style, device)));
-    const Objective objective(vgg, options.losses,
-                              vgg.preprocess(fromPlanar(options.content, device)), styles);
+    const Objective objective(vgg, options.losses, vgg.preprocess(fromPlanar(options.content, device)), styles);
 
     auto image = fromPlanar(options.image, device).set_requires_grad(true);
     Terms terms = objective(vgg.preprocess(image));
@@ -205,15 +201,13 @@ Evaluation evaluate(const EvaluateOptions& options) {
 
     auto gradient = image.grad().contiguous();
     Evaluation evaluation{terms.values, {options.image.width, options.image.height, {}}};
-    evaluation.gradient.values.assign(gradient.data_ptr<float>(),
-                                      gradient.data_ptr<float>() + gradient.numel());
+    evaluation.gradient.values.assign(gradient.data_ptr<float>(), gradient.data_ptr<float>() + gradient.numel());
     return evaluation;
   });
 }
 
 RuntimeInfo runtimeInfo() {
-  return {TORCH_VERSION,
-          torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
+  return {TORCH_VERSION, torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
           heldCpuBytes(), reservedCudaBytes()};
 }
 

@@ -36,8 +36,7 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
     preprocess_ = options.preprocess == Preprocessing::FromModel ? Preprocessing::Torchvision : options.preprocess;
   } else if (options.preprocess != Preprocessing::FromModel && options.preprocess != preprocess_) {
     throw std::runtime_error("Model " + options.path + " was exported for " + nameOf(preprocess_) +
-                             " preprocessing, but preprocess " + nameOf(options.preprocess) +
-                             " was asked for");
+                             " preprocessing, but preprocess " + nameOf(options.preprocess) + " was asked for");
   }
   // Constants, not parameters: detached first, since a copy made by to() from a loaded
   // parameter would keep a grad_fn, and every backward pass would then compute weight gradients
@@ -99,8 +98,8 @@ void Vgg::loadTorchScript(const std::string& path) {
       }
       // A damaged or badly converted file; left alone it would surface as a NaN loss.
       if (!allFinite(layer.weight) || !allFinite(layer.bias)) {
-        throw std::runtime_error("Model " + path + " has weights that are not finite numbers in " +
-                                 layer.name + ": the file is damaged or was converted wrongly");
+        throw std::runtime_error("Model " + path + " has weights that are not finite numbers in " + layer.name +
+                                 ": the file is damaged or was converted wrongly");
       }
     } else if (type == "ReLU") {
       if (layers_.empty() || layers_.back().kind != LayerKind::Conv) {
@@ -122,8 +121,7 @@ void Vgg::loadTorchScript(const std::string& path) {
     }
     layers_.push_back(std::move(layer));
   }
-  if (layers_.empty() || layers_.front().kind != LayerKind::Conv ||
-      layers_.front().weight.size(1) != 3) {
+  if (layers_.empty() || layers_.front().kind != LayerKind::Conv || layers_.front().weight.size(1) != 3) {
     throw notVgg("expected it to start with a convolution over 3 colour channels");
   }
 }
@@ -138,8 +136,7 @@ void Vgg::buildRandom(uint64_t seed) {
   forEachVgg19Layer([&](const std::string& name, LayerKind kind, int64_t width) {
     if (kind != LayerKind::Conv) return layers_.push_back({name, kind, {}, {}});
     const double stddev = std::sqrt(2.0 / static_cast<double>(width * 9));
-    layers_.push_back({name, kind, torch::randn({width, channels, 3, 3}, generator) * stddev,
-                       torch::zeros({width})});
+    layers_.push_back({name, kind, torch::randn({width, channels, 3, 3}, generator) * stddev, torch::zeros({width})});
     channels = width;
   });
 }
@@ -190,8 +187,8 @@ torch::Tensor Vgg::deprocess(const torch::Tensor& input) const {
   return input * channelVector(kImagenetStd, input) + channelVector(kImagenetMean, input);
 }
 
-std::map<std::string, torch::Tensor> Vgg::features(
-    const torch::Tensor& x, const std::vector<std::string>& names) const {
+std::map<std::string, torch::Tensor> Vgg::features(const torch::Tensor& x,
+                                                   const std::vector<std::string>& names) const {
   size_t last = 0;
   for (const auto& name : names) last = std::max(last, indexOf(name));
 
@@ -203,16 +200,14 @@ std::map<std::string, torch::Tensor> Vgg::features(
       case LayerKind::Conv:
         // In the weights' precision, which is float32 for a narrow layer; the activations
         // between layers are in the network's.
-        activation = torch::conv2d(activation.to(layer.weight.scalar_type()), layer.weight,
-                                   layer.bias, 1, 1)
-                         .to(dtype_);
+        activation =
+            torch::conv2d(activation.to(layer.weight.scalar_type()), layer.weight, layer.bias, 1, 1).to(dtype_);
         break;
       case LayerKind::Relu:
         activation = torch::relu(activation);
         break;
       case LayerKind::Pool:
-        activation = maxPooling_ ? torch::max_pool2d(activation, 2, 2)
-                                 : torch::avg_pool2d(activation, 2, 2);
+        activation = maxPooling_ ? torch::max_pool2d(activation, 2, 2) : torch::avg_pool2d(activation, 2, 2);
         break;
     }
     if (std::find(names.begin(), names.end(), layer.name) != names.end()) {

@@ -26,15 +26,13 @@ class Vgg {
 
   // Activations at `layers` for input `x`, computed up to the deepest of them only, in the
   // network's precision, and returned in float32.
-  std::map<std::string, torch::Tensor> features(const torch::Tensor& x,
-                                                const std::vector<std::string>& layers) const;
+  std::map<std::string, torch::Tensor> features(const torch::Tensor& x, const std::vector<std::string>& layers) const;
 
   // Throws an EngineError of kind ImageTooSmall unless `x` is large enough to reach `layers`: each
   // pooling halves the sides, and needs at least two pixels to pool. `image` is "content" or
   // "style"; `styleIndex`, from 1, tells one of several style images apart (0: the only one).
   void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers, const std::string& image,
                  int styleIndex = 0) const;
-
 
  private:
   struct Layer {

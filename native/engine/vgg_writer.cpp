@@ -10,8 +10,7 @@ namespace neural_style {
 void saveVgg19(const SaveModelOptions& options) {
   const auto& convolutions = options.convolutions;
   if (convolutions.size() != 16) {
-    throw std::runtime_error("A VGG-19 has 16 convolutions, not " +
-                             std::to_string(convolutions.size()));
+    throw std::runtime_error("A VGG-19 has 16 convolutions, not " + std::to_string(convolutions.size()));
   }
   // Each layer's type is named after its torch.nn class, which is how a loader (this engine's
   // included) tells the layers apart; every module made here has a type of its own, so the
@@ -30,10 +29,8 @@ void saveVgg19(const SaveModelOptions& options) {
       case LayerKind::Conv: {
         const Convolution& convolution = convolutions[next++];
         if (convolution.inChannels != channels) {
-          throw std::runtime_error("Convolution " + name + " reads " +
-                                   std::to_string(convolution.inChannels) +
-                                   " channels, but the layer before it gives " +
-                                   std::to_string(channels));
+          throw std::runtime_error("Convolution " + name + " reads " + std::to_string(convolution.inChannels) +
+                                   " channels, but the layer before it gives " + std::to_string(channels));
         }
         // from_blob does not own the data: clone, so that the module does.
         auto values = [](const std::vector<float>& data, at::IntArrayRef shape) {
@@ -69,8 +66,7 @@ void saveVgg19(const SaveModelOptions& options) {
   try {
     network.save(options.path, {{kPreprocessEntry, nameOf(options.preprocess)}});
   } catch (const c10::Error& error) {
-    throw std::runtime_error("Could not write " + options.path + ": " +
-                             firstLine(error.what_without_backtrace()));
+    throw std::runtime_error("Could not write " + options.path + ": " + firstLine(error.what_without_backtrace()));
   }
 }
 

@@ -14,7 +14,11 @@ const { addon, nativeStylizeOptions } = require('../../dist/native');
 const { resolveOptions } = require('../../dist/options');
 
 const { values: flags } = parseArgs({
-  options: { device: { type: 'string', default: 'cuda' }, size: { type: 'string', default: '512' }, iterations: { type: 'string', default: '20' } },
+  options: {
+    device: { type: 'string', default: 'cuda' },
+    size: { type: 'string', default: '512' },
+    iterations: { type: 'string', default: '20' },
+  },
 });
 const { device } = flags;
 const size = Number(flags.size);
@@ -145,7 +149,13 @@ async function main() {
     });
     if (error) throw error;
     const gaps = events.slice(1).map((event, i) => event.elapsedMs - events[i].elapsedMs);
-    return { msPerIteration: median(gaps), totalMs: result.elapsedMs, firstLoss: events[0].loss, loss: result.loss, reservedDuringRun };
+    return {
+      msPerIteration: median(gaps),
+      totalMs: result.elapsedMs,
+      firstLoss: events[0].loss,
+      loss: result.loss,
+      reservedDuringRun,
+    };
   };
   const deviceTiming = await timing(device, timedIterations);
   const reservedAfterRun = addon.runtimeInfo().reservedCudaBytes;
@@ -163,11 +173,15 @@ async function main() {
   const optimizerIterations = Math.min(timedIterations, 100);
   const shortHistoryTiming = await timing(device, optimizerIterations, { lbfgsHistory: 5 });
   const adamTiming = await timing(device, optimizerIterations, { optimizer: 'adam' });
-  record('optimizer cost', [shortHistoryTiming, adamTiming].every((t) => Number.isFinite(t.msPerIteration)), {
-    lbfgsHistory100: deviceTiming.msPerIteration,
-    lbfgsHistory5: shortHistoryTiming.msPerIteration,
-    adam: adamTiming.msPerIteration,
-  });
+  record(
+    'optimizer cost',
+    [shortHistoryTiming, adamTiming].every((t) => Number.isFinite(t.msPerIteration)),
+    {
+      lbfgsHistory100: deviceTiming.msPerIteration,
+      lbfgsHistory5: shortHistoryTiming.msPerIteration,
+      adam: adamTiming.msPerIteration,
+    },
+  );
 
   // The network in bfloat16 from the same start: the first loss within a few percent of
   // float32's, and the time an iteration takes then.
@@ -183,7 +197,9 @@ async function main() {
   const mib = (bytes) => Math.round(bytes / 2 ** 20);
   record(
     'GPU memory goes back after a run',
-    usesCuda ? deviceTiming.reservedDuringRun > 0 && reservedAfterRun <= deviceTiming.reservedDuringRun / 4 : reservedAfterRun === 0,
+    usesCuda
+      ? deviceTiming.reservedDuringRun > 0 && reservedAfterRun <= deviceTiming.reservedDuringRun / 4
+      : reservedAfterRun === 0,
     { reservedDuringRunMiB: mib(deviceTiming.reservedDuringRun), reservedAfterRunMiB: mib(reservedAfterRun) },
   );
 
@@ -197,7 +213,8 @@ async function main() {
   const reservedAfterFailure = addon.runtimeInfo().reservedCudaBytes;
   record(
     'a run too large for the memory is an Out of memory error, and gives its memory back',
-    ['NEURAL_STYLE_OUT_OF_MEMORY', 'NEURAL_STYLE_OUT_OF_GPU_MEMORY'].includes(tooLarge.error?.code) && reservedAfterFailure <= Math.max(reservedAfterRun, 64 * 2 ** 20),
+    ['NEURAL_STYLE_OUT_OF_MEMORY', 'NEURAL_STYLE_OUT_OF_GPU_MEMORY'].includes(tooLarge.error?.code) &&
+      reservedAfterFailure <= Math.max(reservedAfterRun, 64 * 2 ** 20),
     { error: tooLarge.error?.message, code: tooLarge.error?.code, reservedAfterFailureMiB: mib(reservedAfterFailure) },
   );
 
