@@ -63,7 +63,14 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
 }
 
 /** An error of the engine's: its kind as `code`, and its details. */
-type EngineFailure = Error & { code?: string; image?: 'content' | 'style'; layer?: string; modelLayers?: string };
+type EngineFailure = Error & {
+  code?: string;
+  image?: 'content' | 'style';
+  layer?: string;
+  modelLayers?: string;
+  cudaDevices?: number;
+  asked?: string;
+};
 
 /**
  * The engine's error with what to change, in the caller's names: the engine knows what went
@@ -102,6 +109,15 @@ function withRemedy(error: EngineFailure, o: ResolvedOptions, given: StylizeOpti
       return told(
         (names) =>
           `${error.message}: lower ${names('imageSize')} or ${names('lbfgsHistory')}, or use ${names('device')} cpu`,
+      );
+    case 'NEURAL_STYLE_DEVICE_UNAVAILABLE': {
+      const devices = error.cudaDevices ? `cuda:0 to cuda:${error.cudaDevices - 1}, ` : '';
+      return told((names) => `${error.message}: use ${names('device')} ${devices}cpu or auto`);
+    }
+    case 'NEURAL_STYLE_PREPROCESSING_MISMATCH':
+      return told(
+        (names) =>
+          `${error.message}, but ${names('preprocess')} ${error.asked} was asked for: leave ${names('preprocess')} out`,
       );
     default:
       return error;

@@ -121,7 +121,7 @@ describe('bad models are rejected with a clear error and no output', () => {
 
   test('preprocess contradicting the model metadata', async () => {
     await expect(quickRun(fixture('tiny-named.pt'), { preprocess: 'torchvision' })).rejects.toThrow(
-      /was exported for caffe preprocessing, but preprocess torchvision was asked for/,
+      /was exported for caffe preprocessing, but preprocess torchvision was asked for: leave preprocess out$/,
     );
   });
 });

@@ -485,14 +485,19 @@ test('bfloat16 on a CPU without bfloat16 arithmetic warns, once, that it is slow
   }
 });
 
-test('asking for CUDA without it is a clear error', async () => {
-  if (runtimeInfo().cudaDevices > 0) {
-    await expect(stylize(await base({ device: 'cuda:99' }))).rejects.toThrow(/Device cuda:99 does not exist/);
-  } else {
-    await expect(stylize(await base({ device: 'cuda' }))).rejects.toThrow(
-      /Device cuda was requested, but CUDA is not available/,
-    );
-  }
+test('asking for CUDA without it is a clear error, with what to use instead', async () => {
+  const cudaDevices = runtimeInfo().cudaDevices;
+  const device = cudaDevices > 0 ? 'cuda:99' : 'cuda';
+  const error = (await stylize(await base({ device })).catch((e: unknown) => e)) as OptionError;
+  expect(error.code).toBe('NEURAL_STYLE_DEVICE_UNAVAILABLE');
+  expect(error.message).toMatch(
+    cudaDevices > 0
+      ? new RegExp(
+          `^Device cuda:99 does not exist: ${cudaDevices} CUDA device\\(s\\): use device cuda:0 to cuda:${cudaDevices - 1}, cpu or auto$`,
+        )
+      : /^Device cuda was requested, but CUDA is not available: this LibTorch has no CUDA support or no GPU is visible: use device cpu or auto$/,
+  );
+  expect(error.toldWith(flagNames)).toMatch(/: use --device .*cpu or auto$/);
 });
 
 describe('bad input is rejected before any native work, naming the input', () => {

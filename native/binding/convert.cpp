@@ -300,6 +300,12 @@ Napi::Error toError(Napi::Env env, const std::string& message, const std::option
     case Kind::OutOfGpuMemory:
       code = "NEURAL_STYLE_OUT_OF_GPU_MEMORY";
       break;
+    case Kind::DeviceUnavailable:
+      code = "NEURAL_STYLE_DEVICE_UNAVAILABLE";
+      break;
+    case Kind::PreprocessingMismatch:
+      code = "NEURAL_STYLE_PREPROCESSING_MISMATCH";
+      break;
   }
   error.Set("code", Napi::String::New(env, code));
   for (const auto& [name, value] : engine->details) {

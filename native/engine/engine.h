@@ -105,7 +105,15 @@ struct StylizeResult {
 // A failure whose remedy is a change of options: the engine says what happened, with its numbers,
 // and the caller's layer, which knows what the caller calls each option, says what to change.
 struct EngineError : std::runtime_error {
-  enum class Kind { ImageTooSmall, LayerMissing, LossNotFinite, OutOfMemory, OutOfGpuMemory };
+  enum class Kind {
+    ImageTooSmall,
+    LayerMissing,
+    LossNotFinite,
+    OutOfMemory,
+    OutOfGpuMemory,
+    DeviceUnavailable,
+    PreprocessingMismatch
+  };
   using Detail = std::variant<double, std::string>;
 
   EngineError(Kind kind, const std::string& message, std::vector<std::pair<std::string, Detail>> details = {})

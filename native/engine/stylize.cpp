@@ -27,14 +27,19 @@ torch::Device resolveDevice(const DeviceChoice& requested) {
   if (requested.kind == Kind::Auto) return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
   const std::string name = requested.cudaIndex ? "cuda:" + std::to_string(*requested.cudaIndex) : "cuda";
   if (!torch::cuda::is_available()) {
-    throw std::runtime_error("Device " + name +
-                             " was requested, but CUDA is not available: this LibTorch has no "
-                             "CUDA support or no GPU is visible (use device 'cpu' or 'auto')");
+    throw EngineError(EngineError::Kind::DeviceUnavailable,
+                      "Device " + name +
+                          " was requested, but CUDA is not available: this LibTorch has no CUDA support or no GPU is "
+                          "visible",
+                      {{"cudaDevices", 0.0}});
   }
   if (!requested.cudaIndex) return torch::kCUDA;
   if (*requested.cudaIndex >= static_cast<int>(torch::cuda::device_count())) {
-    throw std::runtime_error("Device " + name + " does not exist: " + std::to_string(torch::cuda::device_count()) +
-                             " CUDA device(s)");
+    const auto count = static_cast<double>(torch::cuda::device_count());
+    throw EngineError(
+        EngineError::Kind::DeviceUnavailable,
+        "Device " + name + " does not exist: " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)",
+        {{"cudaDevices", count}});
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(*requested.cudaIndex));
 }

@@ -35,8 +35,9 @@ Vgg::Vgg(const ModelOptions& options, const torch::Device& device)
   if (preprocess_ == Preprocessing::FromModel) {
     preprocess_ = options.preprocess == Preprocessing::FromModel ? Preprocessing::Torchvision : options.preprocess;
   } else if (options.preprocess != Preprocessing::FromModel && options.preprocess != preprocess_) {
-    throw std::runtime_error("Model " + options.path + " was exported for " + nameOf(preprocess_) +
-                             " preprocessing, but preprocess " + nameOf(options.preprocess) + " was asked for");
+    throw EngineError(EngineError::Kind::PreprocessingMismatch,
+                      "Model " + options.path + " was exported for " + nameOf(preprocess_) + " preprocessing",
+                      {{"asked", nameOf(options.preprocess)}});
   }
   // Constants, not parameters: detached first, since a copy made by to() from a loaded
   // parameter would keep a grad_fn, and every backward pass would then compute weight gradients
