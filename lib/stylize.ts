@@ -62,6 +62,13 @@ export async function stylize(options: StylizeOptions): Promise<Result> {
   }
 }
 
+// Runs under way in this thread. process.exit() (and an uncaught exception, which ends in it)
+// waits for native work to end before the process or the worker thread does: it cancels them.
+const runsUnderWay = new Set<{ cancel(): void }>();
+process.on('exit', () => {
+  for (const job of runsUnderWay) job.cancel();
+});
+
 /** An error of the engine's: its kind as `code`, and its details. */
 type EngineFailure = Error & {
   code?: string;
@@ -171,6 +178,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   );
   const abort = () => job.cancel();
   o.signal?.addEventListener('abort', abort, { once: true });
+  runsUnderWay.add(job);
   let native;
   try {
     native = await job.promise;
@@ -178,6 +186,7 @@ async function run(options: StylizeOptions): Promise<Result> {
     if ((error as Error).name === 'AbortError') throw new AbortError(undefined, { cause: o.signal?.reason });
     throw withRemedy(error as EngineFailure, o, options);
   } finally {
+    runsUnderWay.delete(job);
     o.signal?.removeEventListener('abort', abort);
   }
 

@@ -422,6 +422,32 @@ test('an error thrown by onProgress ends the run and rejects with that error', a
   expect(calls).toBe(1);
 });
 
+test.each([
+  ['a string', 'broke', 'onProgress threw broke'],
+  ['a number', 42, 'onProgress threw 42'],
+  ['undefined', undefined, 'onProgress threw undefined'],
+])(
+  'onProgress throwing %s rejects with an Error that says so, the value its cause, and stops the run',
+  async (_what, value, message) => {
+    let calls = 0;
+    const error = (await stylize(
+      await base({
+        iterations: 50,
+        onProgress: () => {
+          calls++;
+          throw value;
+        },
+      }),
+    ).catch((e: unknown) => e)) as Error;
+    // Made in the addon, whose realm is not the test's: an Error, if not of this realm's class.
+    expect(Object.prototype.toString.call(error)).toBe('[object Error]');
+    expect(error.name).toBe('Error');
+    expect(error.message).toBe(message);
+    expect(error.cause).toBe(value);
+    expect(calls).toBe(1);
+  },
+);
+
 test('a finished, a failed and a cancelled run each leave no tensor memory behind', async () => {
   const held = () => runtimeInfo().heldCpuBytes;
   await stylize(await base());

@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "../engine/engine.h"
 #include "convert.h"
@@ -14,6 +15,50 @@ namespace neural_style::binding {
 namespace {
 
 using CancelFlag = std::shared_ptr<std::atomic<bool>>;
+
+// Calls `callback` through the C API. While an environment shuts down (process.exit() in a
+// worker thread, Worker.terminate()) calls into it fail, and node-addon-api, asked to make an
+// Error of such a failure, aborts the process: here a failure only returns false. What the
+// callback threw, if it threw, is left in `thrown`.
+bool callIntoJs(napi_env env, napi_value callback, const std::vector<napi_value>& args, napi_value* thrown) {
+  napi_value global = nullptr;
+  napi_value result = nullptr;
+  if (napi_get_global(env, &global) == napi_ok &&
+      napi_call_function(env, global, callback, args.size(), args.data(), &result) == napi_ok) {
+    return true;
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, thrown);
+  return false;
+}
+
+// What onProgress threw, as the run's error: an Error as it is, anything else wrapped in one that
+// says so, with the value as its cause. Null when the environment can no longer make one.
+napi_value callbackFailure(napi_env env, napi_value thrown) {
+  bool isError = false;
+  if (napi_is_error(env, thrown, &isError) != napi_ok) return nullptr;
+  if (isError) return thrown;
+  napi_value text = nullptr, message = nullptr, error = nullptr;
+  size_t length = 0;
+  std::string shown = "a value that is not an Error";
+  if (napi_coerce_to_string(env, thrown, &text) == napi_ok &&
+      napi_get_value_string_utf8(env, text, nullptr, 0, &length) == napi_ok) {
+    shown.assign(length, '\0');
+    napi_get_value_string_utf8(env, text, shown.data(), length + 1, &length);
+  } else {
+    bool pending = false;
+    napi_value ignored = nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+      napi_get_and_clear_last_exception(env, &ignored);
+  }
+  const std::string said = "onProgress threw " + shown;
+  if (napi_create_string_utf8(env, said.c_str(), said.size(), &message) != napi_ok ||
+      napi_create_error(env, nullptr, message, &error) != napi_ok ||
+      napi_set_named_property(env, error, "cause", thrown) != napi_ok) {
+    return nullptr;
+  }
+  return error;
+}
 
 // The runs started from one JavaScript environment (the main thread, or a worker thread). When
 // it shuts down, say by Worker.terminate(), its runs are cancelled so it need not wait for them.
@@ -55,6 +100,8 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
         cancelled_(std::make_shared<std::atomic<bool>>(false)),
         activeRuns_(std::move(activeRuns)) {
     if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
+    // Called where there is no onProgress: a call that fails says the environment is going away.
+    probe_ = Napi::Persistent(Napi::Function::New(env, [](const Napi::CallbackInfo&) {}));
     activeRuns_->insert(cancelled_);
   }
 
@@ -77,25 +124,28 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
   }
 
   // Events the engine queued before a cancellation are dropped: once cancel() has returned on
-  // this thread, the caller hears of the run only through its promise.
+  // this thread, the caller hears of the run only through its promise. Each delivery first checks
+  // that the environment still runs JavaScript; when it does not, the run is cancelled.
   void OnProgress(const Progress* events, size_t count) override {
-    if (onProgress_.IsEmpty()) return;
-    try {
-      Napi::HandleScope scope(Env());
-      for (size_t i = 0; i < count && !cancelled_->load(); ++i) {
-        Napi::Object event = fromProgress(Env(), events[i]);
-        try {
-          onProgress_.Call({event});
-        } catch (const Napi::Error& error) {
-          // A throwing progress callback ends the run and becomes its error.
-          callbackError_ = Napi::Persistent(error.Value());
-          cancelled_->store(true);
-          return;
+    const napi_env env = Env();
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return cancelled_->store(true);
+    for (size_t i = 0; i < count && !cancelled_->load(); ++i) {
+      napi_value thrown = nullptr;
+      if (!callIntoJs(env, probe_.Value(), {}, &thrown)) {
+        cancelled_->store(true);
+      } else if (!onProgress_.IsEmpty() &&
+                 !callIntoJs(env, onProgress_.Value(), {fromProgress(Env(), events[i])}, &thrown)) {
+        // A throwing progress callback ends the run and becomes its error.
+        napi_value failure = thrown ? callbackFailure(env, thrown) : nullptr;
+        napi_ref reference = nullptr;
+        if (failure && napi_create_reference(env, failure, 1, &reference) == napi_ok) {
+          callbackError_ = Napi::ObjectReference(env, reference);
         }
+        cancelled_->store(true);
       }
-    } catch (const Napi::Error&) {
-      cancelled_->store(true);  // the environment is going away
     }
+    napi_close_handle_scope(env, scope);
   }
 
   void Settle(const Napi::Promise::Deferred& deferred) override {
@@ -112,6 +162,7 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
   CancelFlag cancelled_;
   std::shared_ptr<ActiveRuns> activeRuns_;
   Napi::FunctionReference onProgress_;
+  Napi::FunctionReference probe_;
   Napi::ObjectReference callbackError_;
   StylizeResult result_;
   std::string failure_;
