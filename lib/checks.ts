@@ -118,8 +118,11 @@ export function checkFile(name: string, path: string): void {
 /** A file `name` can be written to: its folder exists and is writable, and it is no folder itself. */
 export function writablePath(name: string, path: string): string {
   const directory = dirname(resolve(path));
-  if (!existsSync(directory) || !statSync(directory).isDirectory()) {
+  if (!existsSync(directory)) {
     throw new OptionError('ENOENT', (names) => `${names(name)} directory does not exist: ${directory}`);
+  }
+  if (!statSync(directory).isDirectory()) {
+    throw new OptionError('ENOTDIR', (names) => `${names(name)} names a folder that is a file: ${directory}`);
   }
   // Found now rather than after a long run.
   try {

@@ -126,7 +126,7 @@ const outputPath = check(`a file path ending in ${Object.keys(outputFormats).joi
 export const packageModelPath = resolve(__dirname, '..', 'models', 'vgg19.pt');
 
 const modelPath = check("a TorchScript file path or 'random'", (name, value) => {
-  const given = value ?? process.env.NEURAL_STYLE_MODEL;
+  const given = value === undefined ? process.env.NEURAL_STYLE_MODEL : value;
   if (given === 'random') return given;
   if (given === undefined || given === '') {
     if (existsSync(packageModelPath)) return packageModelPath;
@@ -426,7 +426,8 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
   const resolved = Object.fromEntries(
     Object.entries(table).map(([name, spec]) => [
       name,
-      (spec.check as Check<unknown>)(name, given[name] ?? spec.default),
+      // Only undefined means left out: null is a value like any other, and refused as one.
+      (spec.check as Check<unknown>)(name, given[name] === undefined ? spec.default : given[name]),
     ]),
   ) as ResolvedOptions;
   resolved.init = init;

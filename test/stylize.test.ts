@@ -1,5 +1,5 @@
 import { constants as bufferConstants } from 'node:buffer';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -362,6 +362,22 @@ test('the output file is written atomically in the format of its extension', asy
   expect(readdirSync(dir)).toEqual(['result.jpg']);
 });
 
+test('an output whose folder goes away during the run is refused by its own name, not the temporary file', async () => {
+  const folder = join(temporaryDir(), 'gone');
+  mkdirSync(folder);
+  const output = join(folder, 'out.png');
+  const error = (await stylize(
+    await base({
+      output,
+      iterations: 2,
+      onProgress: (event) => event.iteration === 2 && rmSync(folder, { recursive: true }),
+    }),
+  ).catch((e: unknown) => e)) as OptionError;
+  expect(error.message).toBe(`Could not write output ${output}: its folder no longer exists`);
+  expect(error.toldWith(flagNames)).toBe(`Could not write --output ${output}: its folder no longer exists`);
+  expect(error.code).toBe('ENOENT');
+});
+
 test('abort stops the native work within about one iteration, delivers no later progress and rejects with AbortError', async () => {
   const controller = new AbortController();
   const events: ProgressEvent[] = [];
@@ -627,6 +643,26 @@ describe('bad input is rejected before any native work, naming the input', () =>
     ['output with unknown extension', { output: join(dir, 'out.xyz') }, /Expected a file path ending in .png, .jpg/],
     ['output in a missing directory', { output: join(dir, 'nope', 'out.png') }, /output directory does not exist/],
     ['output that is a directory', { output: folderNamedPng }, /output is a directory: .*folder\.png/],
+    [
+      'output in a folder that is a file',
+      { output: join(notAnImage, 'x.png') },
+      /^output names a folder that is a file: .*notes\.txt$/,
+    ],
+    [
+      'null styleBlendWeights, which is no array',
+      { styleBlendWeights: null as never },
+      /^Expected an array of non-negative numbers, not all zero for styleBlendWeights but received null of type null$/,
+    ],
+    [
+      'null imageSize',
+      { imageSize: null as never },
+      /^Expected a positive integer for imageSize but received null of type null$/,
+    ],
+    [
+      'null model',
+      { model: null as never },
+      /^Expected a TorchScript file path or 'random' for model but received null of type null$/,
+    ],
     ['content that is not an image', { content: notAnImage }, /Could not read content \(.*notes\.txt\) as an image/],
     [
       'raw pixels of a fractional width',
