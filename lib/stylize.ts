@@ -4,7 +4,7 @@ import { decodeImage, encodeImage, writeImage } from './image';
 import { availableMemory, checkSizes, styleName } from './memory';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
 import { OptionError, OptionNames } from './errors';
-import { verifyZipFile } from './zip';
+import { verifyTorchScript } from './zip';
 
 /** The rejection of a run stopped through its AbortSignal. */
 export class AbortError extends Error {
@@ -121,6 +121,10 @@ function withRemedy(error: EngineFailure, o: ResolvedOptions, given: StylizeOpti
       const devices = error.cudaDevices ? `cuda:0 to cuda:${error.cudaDevices - 1}, ` : '';
       return told((names) => `${error.message}: use ${names('device')} ${devices}cpu or auto`);
     }
+    case 'NEURAL_STYLE_ACTIVATIONS_NOT_FINITE': {
+      const model = o.model === 'random' ? 'The random VGG-19' : `Model ${o.model}`;
+      return told(() => `${model} computes ${error.message}: its weights are too large, or the file is damaged`);
+    }
     case 'NEURAL_STYLE_PREPROCESSING_MISMATCH':
       return told(
         (names) =>
@@ -138,7 +142,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   // A run that cannot land on a GPU: the CPU's memory and arithmetic are what count.
   const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon.runtimeInfo().cudaDevices === 0);
   await checkSizes(o, styleSize, cpuOnly);
-  if (o.model !== 'random') await verifyZipFile(o.model, `Model ${o.model}`);
+  if (o.model !== 'random') await verifyTorchScript(o.model, `Model ${o.model}`);
   if (o.model === 'random' && !warnedRandomWeights) {
     warnedRandomWeights = true;
     process.emitWarning('model random has untrained weights: results are textures, not artistic styles', {

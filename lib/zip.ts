@@ -102,14 +102,31 @@ export async function verifyZipChecksums(
 }
 
 /** Checks the file at `path` as above when it is a zip archive; other formats are left to their readers. */
-export async function verifyZipFile(path: string, source: string): Promise<void> {
+export async function verifyZipFile(path: string, source: string): Promise<string[]> {
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
     const signature = await readAt(file, 0, Math.min(size, 4), source);
-    if (signature.equals(zipSignature))
-      await verifyZipChecksums(file, await readZipDirectory(file, size, source), source);
+    if (!signature.equals(zipSignature)) return [];
+    const entries = await readZipDirectory(file, size, source);
+    await verifyZipChecksums(file, entries, source);
+    return [...entries.keys()];
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * Refuses a zip archive that is no TorchScript model, before LibTorch's reader, which says so in
+ * its own internal terms: torch.jit.save keeps the code and constants in one folder.
+ */
+export async function verifyTorchScript(path: string, source: string): Promise<void> {
+  const entries = await verifyZipFile(path, source);
+  if (entries.length > 0 && !entries.some((name) => /^[^/]+\/(constants\.pkl|code\/)/.test(name))) {
+    const stateDict = entries.some((name) => /^[^/]+\/data\.pkl$/.test(name));
+    throw new Error(
+      `${source} is a zip archive but not a TorchScript model` +
+        (stateDict ? ': it holds a state dict, which convert-model turns into one' : ': save one with torch.jit.save'),
+    );
   }
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { runtimeInfo } from '../lib';
@@ -117,6 +117,27 @@ describe('bad models are rejected with a clear error and no output', () => {
     await expect(quickRun(fixture('tiny-numbered.pt'), { styleLayers: ['relu6_1'], output })).rejects.toThrow(
       /^styleLayers names layer relu6_1, which model .*tiny-numbered\.pt lacks: it has conv1_1 relu1_1 /,
     );
+  });
+
+  test.each([
+    [
+      'a zip archive that is no TorchScript',
+      'zip-not-torchscript.pt',
+      /^Model .*zip-not-torchscript\.pt is a zip archive but not a TorchScript model: save one with torch\.jit\.save$/,
+    ],
+    [
+      'a state dict',
+      'tiny-features.pth',
+      /^Model .*tiny-features\.pth is a zip archive but not a TorchScript model: it holds a state dict, which convert-model turns into one$/,
+    ],
+    [
+      'finite weights whose activations overflow',
+      'huge-weights.pt',
+      /^Model .*huge-weights\.pt computes activations that are not finite numbers at layer relu4_2 for the content image: its weights are too large, or the file is damaged$/,
+    ],
+  ])('%s is named as the model, with what is wrong with it', async (_title, name, message) => {
+    await expect(quickRun(fixture(name), { output })).rejects.toThrow(message);
+    expect(existsSync(output)).toBe(false);
   });
 
   test('preprocess contradicting the model metadata', async () => {

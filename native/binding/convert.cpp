@@ -306,6 +306,9 @@ Napi::Error toError(Napi::Env env, const std::string& message, const std::option
     case Kind::PreprocessingMismatch:
       code = "NEURAL_STYLE_PREPROCESSING_MISMATCH";
       break;
+    case Kind::ActivationsNotFinite:
+      code = "NEURAL_STYLE_ACTIVATIONS_NOT_FINITE";
+      break;
   }
   error.Set("code", Napi::String::New(env, code));
   for (const auto& [name, value] : engine->details) {

@@ -112,7 +112,8 @@ struct EngineError : std::runtime_error {
     OutOfMemory,
     OutOfGpuMemory,
     DeviceUnavailable,
-    PreprocessingMismatch
+    PreprocessingMismatch,
+    ActivationsNotFinite
   };
   using Detail = std::variant<double, std::string>;
 

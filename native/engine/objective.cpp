@@ -39,6 +39,18 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
       }
     }
   }
+  // Finite weights can still be large enough that the activations overflow (a damaged or
+  // wrongly scaled model): found here, from the images' own targets, rather than as a loss of
+  // NaN at the first iteration.
+  const auto checkFinite = [](const torch::Tensor& target, const std::string& layer, const std::string& image) {
+    if (torch::isfinite(target).all().item<bool>()) return;
+    throw EngineError(EngineError::Kind::ActivationsNotFinite,
+                      "activations that are not finite numbers at layer " + layer + " for the " + image + " image",
+                      {{"layer", layer}});
+  };
+  for (size_t i = 0; i < contentTargets_.size(); ++i)
+    checkFinite(contentTargets_[i], options.contentLayers[i], "content");
+  for (size_t j = 0; j < styleTargets_.size(); ++j) checkFinite(styleTargets_[j], options.styleLayers[j], "style");
 }
 
 Terms Objective::operator()(const torch::Tensor& image) const {

@@ -7,6 +7,8 @@
   tiny-whole.pt     a whole-network module keeping its layers under `features`
   not-vgg.pt        a TorchScript module that is no VGG
   tiny-shallow.pt   tiny-numbered.pt's layout up to pool4: no relu5_1, a default style layer
+  huge-weights.pt   tiny-numbered.pt with every weight times 1e30: finite, but its activations overflow
+  zip-not-torchscript.pt  a zip archive of one file at its top level, as no torch.save writes
   nan-weights.pt    tiny-numbered.pt's layout with a NaN among conv3_2's weights
   vgg19-full.pt     (with --full) torchvision's genuine vgg19().features, random weights, 80 MB
 
@@ -24,6 +26,7 @@ and the checkpoints (torch.save files) the model conversion reads:
 import collections
 import os
 import sys
+import zipfile
 
 import torch
 from torch import nn
@@ -126,6 +129,14 @@ def main():
         torch.manual_seed(2)
         shallow = [module for name, module in vgg_layers(TINY_WIDTHS) if not name.endswith(("5", "5_1", "5_2", "5_3", "5_4"))]
         torch.jit.script(nn.Sequential(*shallow)).save(os.path.join(folder, "tiny-shallow.pt"))
+        huge = nn.Sequential(*[module for _, module in vgg_layers(TINY_WIDTHS)])
+        with torch.no_grad():
+            for module in huge:
+                if isinstance(module, nn.Conv2d):
+                    module.weight.mul_(1e30)
+        torch.jit.script(huge).save(os.path.join(folder, "huge-weights.pt"))
+    with zipfile.ZipFile(os.path.join(folder, "zip-not-torchscript.pt"), "w") as archive:
+        archive.writestr("notes.txt", "not a model")
 
     if "--full" in sys.argv:
         import torchvision
