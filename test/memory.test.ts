@@ -172,3 +172,29 @@ test("the check's figures are at least what scripts/memory.js measures now, on t
     expect(perPixelKb * 2 ** 10).toBeGreaterThan(activationBytesPerPixel[precision] * 0.8);
   }
 });
+
+test('after each run, finished or aborted, the resident memory is within 50 MB of where it was before it', () => {
+  // In a process of its own, so that only these runs count.
+  const script = `
+    const { stylize } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+    const image = { width: 256, height: 192, data: Buffer.alloc(256 * 192 * 3, 90) };
+    const options = { content: image, style: image, model: 'random', imageSize: 256, iterations: 5, device: 'cpu' };
+    (async () => {
+      const growth = [];
+      for (let i = 0; i < 12; i++) {
+        const before = process.memoryUsage.rss();
+        const controller = new AbortController();
+        // Every other run is aborted at its second progress event.
+        const onProgress = i % 2 ? (event) => event.iteration === 2 && controller.abort() : undefined;
+        await stylize({ ...options, signal: controller.signal, onProgress }).catch(() => {});
+        growth.push(process.memoryUsage.rss() - before);
+      }
+      console.log(JSON.stringify(growth));
+    })();
+  `;
+  const run = spawnSync(process.execPath, ['--no-warnings', '-e', script], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  const growth = JSON.parse(run.stdout) as number[];
+  expect(growth).toHaveLength(12);
+  for (const bytes of growth) expect(bytes).toBeLessThan(50 * 2 ** 20);
+});
