@@ -72,6 +72,22 @@ export async function decodeImage(
   }
 }
 
+/**
+ * Decodes several images at once. When one fails, it is decoded again once the rest are done:
+ * libvips, decoding several at once, can lose the reason of a failure ("Unknown error" for a
+ * JPEG cut short as the style, "premature end of JPEG image" as the content).
+ */
+export async function decodeImages(
+  images: ReadonlyArray<readonly [CheckedImageInput, string, number]>,
+): Promise<RgbImage[]> {
+  const decoded = await Promise.allSettled(images.map(([input, name, size]) => decodeImage(input, name, size)));
+  const failed = decoded.findIndex((result) => result.status === 'rejected');
+  if (failed < 0) return decoded.map((result) => (result as PromiseFulfilledResult<RgbImage>).value);
+  const [input, name, size] = images[failed];
+  await decodeImage(input, name, size);
+  throw (decoded[failed] as PromiseRejectedResult).reason;
+}
+
 export function encodeImage(image: RgbImage, format: OutputFormat): Promise<Buffer> {
   return open({ ...image, channels: 3 })
     .toFormat(format)

@@ -1,6 +1,6 @@
 import { cpuBfloat16 } from './cpus';
 import { addon, nativeStylizeOptions } from './native';
-import { decodeImage, encodeImage, writeImage } from './image';
+import { decodeImage, decodeImages, encodeImage, writeImage } from './image';
 import { availableMemory, checkSizes, styleName } from './memory';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
 import { OptionError, OptionNames } from './errors';
@@ -157,9 +157,9 @@ async function run(options: StylizeOptions): Promise<Result> {
       { code: 'NEURAL_STYLE_SLOW_BFLOAT16' },
     );
   }
-  const [content, ...styles] = await Promise.all([
-    decodeImage(o.content, 'content', o.imageSize),
-    ...o.style.map((style, index) => decodeImage(style, styleName(o, index), styleSize)),
+  const [content, ...styles] = await decodeImages([
+    [o.content, 'content', o.imageSize],
+    ...o.style.map((style, index) => [style, styleName(o, index), styleSize] as const),
   ]);
   // Decoded only now: it takes the content's size.
   const initImage =

@@ -362,6 +362,18 @@ test('the output file is written atomically in the format of its extension', asy
   expect(readdirSync(dir)).toEqual(['result.jpg']);
 });
 
+test.each(['content', 'style'] as const)('a JPEG cut short as the %s says why, as for any input', async (input) => {
+  const jpeg = await sharp(pattern(40, 32, 0).data, { raw: { width: 40, height: 32, channels: 3 } })
+    .jpeg()
+    .toBuffer();
+  const cut = jpeg.subarray(0, jpeg.length - 2);
+  await expect(stylize(await base({ [input]: cut }))).rejects.toThrow(
+    new RegExp(
+      `^Could not read ${input} \\(a Buffer of ${cut.length} bytes\\) as an image: VipsJpeg: premature end of JPEG image$`,
+    ),
+  );
+});
+
 test('an output whose folder goes away during the run is refused by its own name, not the temporary file', async () => {
   const folder = join(temporaryDir(), 'gone');
   mkdirSync(folder);
