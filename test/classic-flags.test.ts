@@ -2,29 +2,17 @@
 // into the options they mean. stylize() itself is replaced: the models and images they name are
 // not here, and each command line is checked only for what it asks.
 import { main } from '../lib/cli';
-import type { StylizeOptions } from '../lib/options';
+import { stylizeOptionsOf } from './cli-harness';
 
-jest.mock('../lib/stylize', () => ({
-  stylize: jest.fn(async (options: StylizeOptions) => ({
-    output: options.output,
-    iterations: options.iterations,
-    device: 'cpu',
-    elapsedMs: 1,
-    loss: 1,
-  })),
-}));
-const { stylize } = jest.requireMock('../lib/stylize') as { stylize: jest.Mock };
+jest.mock('../lib/stylize', () => jest.requireActual('./cli-harness').stylizeMock);
 
 /** The options a command line, as printed after its program's name, gives stylize(). */
 async function optionsOf(commandLine: string): Promise<Record<string, unknown>> {
-  stylize.mockClear();
-  const print = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  try {
-    await main(commandLine.trim().split(/\s+/));
-  } finally {
-    print.mockRestore();
-  }
-  const { onProgress: _onProgress, signal: _signal, ...options } = stylize.mock.calls[0][0];
+  const {
+    onProgress: _onProgress,
+    signal: _signal,
+    ...options
+  } = await stylizeOptionsOf(commandLine.trim().split(/\s+/));
   return options;
 }
 

@@ -33,6 +33,16 @@ const common = () => [
   '2',
 ];
 
+/** A run of 1000 iterations (minutes) that reports each one as JSON, for a test to end early. */
+const longRun = (output: string, ...flags: string[]) =>
+  spawn(process.execPath, [
+    cli,
+    ...common(),
+    ...['--output', output, '--model', 'random', '--image-size', '96'],
+    ...['--iterations', '1000', '--print-iter', '1', '--json'],
+    ...flags,
+  ]);
+
 test('--json prints a progress object per reported iteration, then a done object', () => {
   const output = join(dir, 'json.png');
   const result = run([
@@ -229,23 +239,7 @@ test.each([
 ] as const)('%s stops the run within an iteration: exit %d, no output, no partial files', async (signal, code) => {
   const sub = temporaryDir();
   const output = join(sub, 'out.png');
-  const child = spawn(process.execPath, [
-    cli,
-    ...common(),
-    '--output',
-    output,
-    '--model',
-    'random',
-    '--image-size',
-    '96',
-    '--iterations',
-    '1000',
-    '--print-iter',
-    '1',
-    '--save-iter',
-    '1',
-    '--json',
-  ]);
+  const child = longRun(output, '--save-iter', '1');
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   // Interrupt once the run is under way.
@@ -348,21 +342,7 @@ test.each([
 
 test('a reader that goes away ends the run quietly: `neural-style --json | head -1`', async () => {
   const output = join(dir, 'piped.png');
-  const child = spawn(process.execPath, [
-    cli,
-    ...common(),
-    '--output',
-    output,
-    '--model',
-    'random',
-    '--image-size',
-    '96',
-    '--iterations',
-    '1000',
-    '--print-iter',
-    '1',
-    '--json',
-  ]);
+  const child = longRun(output);
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));

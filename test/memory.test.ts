@@ -77,26 +77,17 @@ beforeAll(async () => {
   writeFileSync(style, await patternPng(1));
 });
 
+/** The command line on random weights on the CPU, in the test's container. */
+const cliInContainer = (output: string, imageSize: string, ...flags: string[]) =>
+  spawnInCgroup(cgroup!.group, process.execPath, [
+    ...[join(__dirname, '..', 'dist', 'cli.js'), '--content', content, '--style', style, '--output', output],
+    ...['--model', 'random', '--image-size', imageSize, '--device', 'cpu', ...flags],
+  ]);
+
 (cgroup ? test : test.skip)('the CLI in a 1.5 GiB container exits with a message instead of being killed', async () => {
   writeFileSync(cgroup!.controlFile, String(1.5 * GiB));
   const output = join(dir, 'big.png');
-  const run = spawnInCgroup(cgroup!.group, process.execPath, [
-    join(__dirname, '..', 'dist', 'cli.js'),
-    '--content',
-    content,
-    '--style',
-    style,
-    '--output',
-    output,
-    '--model',
-    'random',
-    '--image-size',
-    '1200',
-    '--device',
-    'cpu',
-    '--iterations',
-    '2',
-  ]);
+  const run = cliInContainer(output, '1200', '--iterations', '2');
   expect(run.signal).toBeNull();
   expect(run.status).toBe(1);
   expect(run.stderr).toMatch(
@@ -113,27 +104,16 @@ beforeAll(async () => {
     // about 1.8 GiB; the estimate of 4.5 KB a pixel that preceded the measured one refused both.
     const run = (precision: string) => {
       const output = join(dir, `${precision}.png`);
-      const result = spawnInCgroup(cgroup!.group, process.execPath, [
-        join(__dirname, '..', 'dist', 'cli.js'),
-        '--content',
-        content,
-        '--style',
-        style,
-        '--output',
+      const result = cliInContainer(
         output,
-        '--model',
-        'random',
-        '--image-size',
         '1000',
-        '--device',
-        'cpu',
         '--iterations',
         '1',
         '--lbfgs-history',
         '5',
         '--precision',
         precision,
-      ]);
+      );
       return { ...result, written: existsSync(output) };
     };
     const single = run('float32');

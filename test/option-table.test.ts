@@ -10,41 +10,24 @@ import { nonNegativeNumber } from '../lib/checks';
 import {
   option,
   optionDocs,
+  OptionTable,
   OptionsOf,
   optionTable,
   resolveOptions,
-  StylizeOptions,
   withOptionDocs,
 } from '../lib/options';
+import { stylizeOptionsOf } from './cli-harness';
 import { temporaryDir } from './helpers';
 
-jest.mock('../lib/stylize', () => ({
-  stylize: jest.fn(async (options: StylizeOptions) => ({
-    output: options.output,
-    iterations: options.iterations,
-    device: 'cpu',
-    elapsedMs: 1,
-    loss: 1,
-  })),
-}));
-const { stylize } = jest.requireMock('../lib/stylize') as { stylize: jest.Mock };
+jest.mock('../lib/stylize', () => jest.requireActual('./cli-harness').stylizeMock);
 
 const dir = temporaryDir();
 const [content, styleA, styleB, start, output] = ['c.png', 'a.png', 'b.png', 'i.png', 'o.png'].map((name) =>
   join(dir, name),
 );
 
-async function optionsFor(args: string[], table = optionTable): Promise<StylizeOptions> {
-  stylize.mockClear();
-  const print = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  try {
-    await main(['--content', content, '--style', `${styleA},${styleB}`, '--output', output, ...args], undefined, table);
-  } finally {
-    print.mockRestore();
-  }
-  expect(stylize).toHaveBeenCalledTimes(1);
-  return stylize.mock.calls[0][0] as StylizeOptions;
-}
+const optionsFor = (args: string[], table: OptionTable = optionTable as OptionTable) =>
+  stylizeOptionsOf(['--content', content, '--style', `${styleA},${styleB}`, '--output', output, ...args], table);
 
 test('each flag, set to a value other than its default, reaches its option', async () => {
   const options = await optionsFor([

@@ -9,6 +9,16 @@ import { colourDistance, fixture } from './helpers';
 
 const images = join(__dirname, '..', '..', 'shared', 'images');
 const present = existsSync(images);
+// Twenty iterations from the photograph, on the full-size VGG-19, in the style of a painting.
+const shortRun = () =>
+  ({
+    style: join(images, 'starry_night.jpg'),
+    model: fixture('vgg19-full.pt'),
+    imageSize: 96,
+    iterations: 20,
+    init: 'image',
+    device: 'cpu',
+  }) as const;
 if (!present) console.warn(`Skipping the tests on real images: ${images} is not there`);
 const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.test(name)) : ['each image'];
 
@@ -28,13 +38,8 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
       const content = join(images, 'tubingen.jpg');
       const losses: number[] = [];
       const result = await stylize({
+        ...shortRun(),
         content,
-        style: join(images, 'starry_night.jpg'),
-        model: fixture('vgg19-full.pt'),
-        imageSize: 96,
-        iterations: 20,
-        init: 'image',
-        device: 'cpu',
         precision,
         onProgress: (event) => losses.push(event.loss),
       });
@@ -53,13 +58,8 @@ const names = present ? readdirSync(images).filter((name) => /\.(jpe?g|png)$/i.t
     const distances = [];
     for (const originalColors of [false, true]) {
       const result = await stylize({
+        ...shortRun(),
         content,
-        style: join(images, 'starry_night.jpg'),
-        model: fixture('vgg19-full.pt'),
-        imageSize: 96,
-        iterations: 20,
-        init: 'image',
-        device: 'cpu',
         originalColors,
       });
       distances.push(colourDistance(result.image.data, photo.data));
