@@ -33,6 +33,16 @@ const common = () => [
   '2',
 ];
 
+/** The usual images and the tiny model, writing `output`, then `flags`. */
+const tinyModelArgs = (output: string, ...flags: string[]) => [
+  ...common(),
+  '--output',
+  output,
+  '--model',
+  fixture('tiny-numbered.pt'),
+  ...flags,
+];
+
 /** A run of 1000 iterations (minutes) that reports each one as JSON, for a test to end early. */
 const longRun = (output: string, ...flags: string[]) =>
   spawn(process.execPath, [
@@ -45,18 +55,7 @@ const longRun = (output: string, ...flags: string[]) =>
 
 test('--json prints a progress object per reported iteration, then a done object', () => {
   const output = join(dir, 'json.png');
-  const result = run([
-    ...common(),
-    '--output',
-    output,
-    '--model',
-    fixture('tiny-numbered.pt'),
-    '--iterations',
-    '6',
-    '--print-iter',
-    '2',
-    '--json',
-  ]);
+  const result = run(tinyModelArgs(output, '--iterations', '6', '--print-iter', '2', '--json'));
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   const lines = result.stdout
@@ -168,19 +167,9 @@ test('--init-image starts from that image; --save-iter 1 shows the start', async
   const start = pattern(48, 36, 5);
   await sharp(start.data, { raw: { width: 48, height: 36, channels: 3 } }).toFile(join(sub, 'start.png'));
   const output = join(sub, 'out.png');
-  const result = run([
-    ...common(),
-    '--output',
-    output,
-    '--model',
-    fixture('tiny-numbered.pt'),
-    '--iterations',
-    '1',
-    '--save-iter',
-    '1',
-    '--init-image',
-    join(sub, 'start.png'),
-  ]);
+  const result = run(
+    tinyModelArgs(output, '--iterations', '1', '--save-iter', '1', '--init-image', join(sub, 'start.png')),
+  );
   expect(result.status).toBe(0);
   const first = await sharp(join(sub, 'out_1.png')).raw().toBuffer();
   expect(largestDifference(first, start.data)).toBeLessThanOrEqual(1);
@@ -222,10 +211,7 @@ test.each([
   ['a non-VGG model', ['--model', 'NOT_VGG'], /^neural-style: Model .*not-vgg\.pt is not a VGG network/],
 ])('%s: one line on stderr, non-zero exit, no output', (_title, args, message) => {
   const output = join(dir, 'failed.png');
-  const fullArgs =
-    args[0] === '--content'
-      ? [...args]
-      : [...common(), '--output', output, '--model', fixture('tiny-numbered.pt'), ...args];
+  const fullArgs = args[0] === '--content' ? [...args] : tinyModelArgs(output, ...args);
   const result = run(fullArgs.map((arg) => (arg === 'NOT_VGG' ? fixture('not-vgg.pt') : arg)));
   expect(result.status).not.toBe(0);
   expect(result.stderr).toMatch(message);

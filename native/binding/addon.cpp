@@ -100,7 +100,8 @@ class StylizeWorker : public SettlingWorker<Napi::AsyncProgressQueueWorker<Progr
         cancelled_(std::make_shared<std::atomic<bool>>(false)),
         activeRuns_(std::move(activeRuns)) {
     if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
-    // Called where there is no onProgress: a call that fails says the environment is going away.
+    // Called before each event is built: a call that fails says the environment is going away,
+    // and nothing more may be made in it (a failure then would abort the process).
     probe_ = Napi::Persistent(Napi::Function::New(env, [](const Napi::CallbackInfo&) {}));
     activeRuns_->insert(cancelled_);
   }

@@ -68,6 +68,18 @@ constexpr std::array<std::pair<std::string_view, Optimizer>, 2> kOptimizers{
     {{"lbfgs", Optimizer::Lbfgs}, {"adam", Optimizer::Adam}}};
 constexpr std::array<std::pair<std::string_view, Init>, 2> kInits{{{"random", Init::Random}, {"image", Init::Image}}};
 
+// The codes JavaScript sees for the engine's kinds of error.
+constexpr std::array<std::pair<EngineError::Kind, std::string_view>, 8> kErrorCodes{{
+    {EngineError::Kind::ImageTooSmall, "NEURAL_STYLE_IMAGE_TOO_SMALL"},
+    {EngineError::Kind::LayerMissing, "NEURAL_STYLE_LAYER_MISSING"},
+    {EngineError::Kind::LossNotFinite, "NEURAL_STYLE_LOSS_NOT_FINITE"},
+    {EngineError::Kind::OutOfMemory, "NEURAL_STYLE_OUT_OF_MEMORY"},
+    {EngineError::Kind::OutOfGpuMemory, "NEURAL_STYLE_OUT_OF_GPU_MEMORY"},
+    {EngineError::Kind::DeviceUnavailable, "NEURAL_STYLE_DEVICE_UNAVAILABLE"},
+    {EngineError::Kind::PreprocessingMismatch, "NEURAL_STYLE_PREPROCESSING_MISMATCH"},
+    {EngineError::Kind::ActivationsNotFinite, "NEURAL_STYLE_ACTIVATIONS_NOT_FINITE"},
+}};
+
 // "auto", "cpu", "cuda" or "cuda:N".
 DeviceChoice device(const Napi::Object& object, const char* name) {
   const std::string value = string(object, name);
@@ -282,35 +294,9 @@ Napi::Object fromEvaluation(Napi::Env env, const Evaluation& evaluation) {
 Napi::Error toError(Napi::Env env, const std::string& message, const std::optional<EngineError>& engine) {
   Napi::Error error = Napi::Error::New(env, message);
   if (!engine) return error;
-  using Kind = EngineError::Kind;
-  const char* code = "";
-  switch (engine->kind) {
-    case Kind::ImageTooSmall:
-      code = "NEURAL_STYLE_IMAGE_TOO_SMALL";
-      break;
-    case Kind::LayerMissing:
-      code = "NEURAL_STYLE_LAYER_MISSING";
-      break;
-    case Kind::LossNotFinite:
-      code = "NEURAL_STYLE_LOSS_NOT_FINITE";
-      break;
-    case Kind::OutOfMemory:
-      code = "NEURAL_STYLE_OUT_OF_MEMORY";
-      break;
-    case Kind::OutOfGpuMemory:
-      code = "NEURAL_STYLE_OUT_OF_GPU_MEMORY";
-      break;
-    case Kind::DeviceUnavailable:
-      code = "NEURAL_STYLE_DEVICE_UNAVAILABLE";
-      break;
-    case Kind::PreprocessingMismatch:
-      code = "NEURAL_STYLE_PREPROCESSING_MISMATCH";
-      break;
-    case Kind::ActivationsNotFinite:
-      code = "NEURAL_STYLE_ACTIVATIONS_NOT_FINITE";
-      break;
+  for (const auto& [kind, code] : kErrorCodes) {
+    if (kind == engine->kind) error.Set("code", Napi::String::New(env, std::string(code)));
   }
-  error.Set("code", Napi::String::New(env, code));
   for (const auto& [name, value] : engine->details) {
     if (const auto* number = std::get_if<double>(&value)) {
       error.Set(name, Napi::Number::New(env, *number));
