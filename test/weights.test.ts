@@ -79,10 +79,13 @@ describe('readStateDict reads torch.save files of both layouts without Python', 
     const damaged = join(dir, 'damaged.pth');
     // A fixed sequence of damage (no Math.random: a failure must recur), over the parts a
     // reader interprets: the pickles, the zip directory, and where files end.
+    // Each file's sequence starts afresh, so that one file's length does not move the other's.
     let state = 7;
     const next = (below: number) => (state = (state * 1103515245 + 12345) % 2 ** 31) % below;
-    const outcomes = { read: 0, refused: 0 };
+    const refused: Record<string, number> = {};
     for (const name of ['tiny-whole-legacy.pth', 'tiny-features.pth']) {
+      state = 7;
+      refused[name] = 0;
       const original = readFileSync(fixture(name));
       for (let trial = 0; trial < 150; trial++) {
         const bytes = Buffer.from(original);
@@ -96,17 +99,19 @@ describe('readStateDict reads torch.save files of both layouts without Python', 
         }
         try {
           await readStateDict(damaged);
-          outcomes.read++;
         } catch (error) {
           expect((error as Error).message).toContain(damaged);
-          outcomes.refused++;
+          refused[name]++;
         }
       }
     }
     // Most damage must be caught: in the legacy layout, which records no checksums, a byte inside
     // a string or a number can pass unseen; in the zip layout, only one in a header that no
-    // reader uses (91 and 125 of the 150 of each are refused).
-    expect(outcomes.refused).toBeGreaterThan(210);
+    // reader uses. The legacy file differs from one generation to the next (PyTorch names its
+    // storages by their memory addresses): 79 or 91 of its 150 were refused over seven of them;
+    // the zip file is the same each time, and 117 of its 150 are refused.
+    expect(refused['tiny-whole-legacy.pth']).toBeGreaterThanOrEqual(78);
+    expect(refused['tiny-features.pth']).toBeGreaterThanOrEqual(115);
   });
 });
 
