@@ -89,14 +89,29 @@ export function optional<T>(inner: Check<T>): Check<T | undefined> {
   );
 }
 
+const layerName = /^(conv|relu)\d+_\d+$|^pool\d+$/;
+
 export const layerList = check('a non-empty array of VGG layer names such as relu4_2', (name, value) => {
   const valid =
     Array.isArray(value) &&
     value.length > 0 &&
-    value.every((layer) => typeof layer === 'string' && /^(conv|relu)\d+_\d+$|^pool\d+$/.test(layer));
+    value.every((layer) => typeof layer === 'string' && layerName.test(layer));
   if (!valid) throw invalid(name, layerList.expected, value);
   return [...value] as string[];
 });
+
+export const layerWeights = check(
+  'an object of VGG layer names and non-negative numbers, such as { relu1_1: 1, relu2_1: 0.5 }',
+  (name, value) => {
+    const valid =
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.entries(value).every(([layer, weight]) => layerName.test(layer) && isNumber(weight) && weight >= 0);
+    if (!valid) throw invalid(name, layerWeights.expected, value);
+    return { ...value } as Record<string, number>;
+  },
+);
 
 export const callback = check('a function', (name, value) => {
   if (value !== undefined && typeof value !== 'function') throw invalid(name, callback.expected, value);

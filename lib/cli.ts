@@ -28,6 +28,16 @@ const list = (value: string) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
+/** `relu1_1:1,relu2_1:0.5` -> { relu1_1: 1, relu2_1: 0.5 }; a pair without a number stays text, for the check to name. */
+function namedNumbers(value: string): Record<string, unknown> {
+  return Object.fromEntries(
+    list(value).map((pair) => {
+      const [name, number] = pair.split(':');
+      return [name.trim(), number === undefined || number.trim() === '' ? pair : Number(number)];
+    }),
+  );
+}
+
 /** `out.png` with iteration 50 -> `out_50.png`. */
 export function iterationPath(output: string, iteration: number): string {
   const extension = extname(output);
@@ -51,7 +61,7 @@ function stylizeFlags(table: OptionTable) {
     if (!spec.flag) return [];
     const { name, group, type, demanded } = spec.flag;
     const flag: yargs.Options & { group: string } = {
-      type: type === 'list' || type === 'numbers' ? 'string' : type,
+      type: type === 'list' || type === 'numbers' || type === 'weights' ? 'string' : type,
       choices: spec.check.choices,
       describe: spec.description,
       group,
@@ -71,7 +81,13 @@ function optionsFromFlags(args: Record<string, unknown>, table: OptionTable): Re
     if (value === undefined) continue;
     const { type } = spec.flag!;
     options[option] =
-      type === 'list' ? list(String(value)) : type === 'numbers' ? list(String(value)).map(Number) : value;
+      type === 'list'
+        ? list(String(value))
+        : type === 'numbers'
+          ? list(String(value)).map(Number)
+          : type === 'weights'
+            ? namedNumbers(String(value))
+            : value;
   }
   return options;
 }

@@ -15,6 +15,9 @@ export const outputFormats: Record<string, 'png' | 'jpeg' | 'webp' | 'tiff' | 'a
 
 export type OutputFormat = (typeof outputFormats)[string];
 
+/** The extensions of the image files a folder given as input stands for. */
+export const imageExtensions = [...Object.keys(outputFormats), '.gif', '.svg'];
+
 /**
  * Pixels already in memory, 8 bits a sample, rows top to bottom, channels interleaved and read as
  * sRGB: 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA. A canvas's ImageData, a result's image and a

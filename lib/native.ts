@@ -20,6 +20,9 @@ export interface NativeModelOptions {
   styleWeight: number;
   tvWeight: number;
   styleBlendWeights: number[];
+  /** One per style layer, in styleLayers' order. */
+  styleLayerWeights: number[];
+  styleNormalization: string;
   normalizeGradients: boolean;
   threads: number;
 }
@@ -36,6 +39,8 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   initImage?: RgbImage;
   seed: number;
   originalColors: boolean;
+  colorMode: string;
+  colorTransfer: string;
   device: string;
   /** Bytes the system can still give the process; the run's CPU tensors stay within it. 0: no limit. */
   availableMemory: number;
@@ -113,6 +118,8 @@ export interface NativeAddon {
     cancel(): void;
   };
   evaluate(options: NativeEvaluateOptions): Promise<NativeLosses & { gradient: Float32Array }>;
+  /** The style's colours matched to the content's, as colorMode 'histogram' does: 0..1, not clamped. */
+  matchColours(options: { style: RgbImage; content: RgbImage; colorTransfer: string }): Promise<PlanarImage>;
   saveModel(options: NativeSaveModelOptions): Promise<void>;
   runtimeInfo(): NativeRuntimeInfo;
 }
@@ -123,7 +130,13 @@ function engineOptions(o: ResolvedOptions, levels: ReadonlyArray<'model' | 'run'
     ([name, spec]) => 'engine' in spec && levels.includes(spec.engine!) && name !== 'model',
   );
   const model = o.model === 'random' ? { randomWeightsSeed: o.seed } : { modelPath: o.model };
-  return { ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])), ...model };
+  // The engine takes the layers' weights in the layers' order.
+  const styleLayerWeights = o.styleLayers.map((layer) => o.styleLayerWeights[layer] ?? 1);
+  return {
+    ...Object.fromEntries(read.map(([name]) => [name, o[name as keyof ResolvedOptions]])),
+    ...model,
+    styleLayerWeights,
+  };
 }
 
 /** What evaluate() reads: the model and the objective, from resolved options. */

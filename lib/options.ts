@@ -1,9 +1,9 @@
 // Every option of stylize() in one table: its check, default, command-line flag, help group and
 // description. The API's types and defaults, resolveOptions, the command line's flags and help,
 // the native options object and the docs' option table all come from it.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { extname, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 
 import {
   abortSignal,
@@ -16,6 +16,7 @@ import {
   invalid,
   isNumber,
   layerList,
+  layerWeights,
   nearest,
   nonNegativeInteger,
   nonNegativeNumber,
@@ -27,7 +28,14 @@ import {
 } from './checks';
 import { usableCpus } from './cpus';
 import { OptionError } from './errors';
-import { CheckedImageInput, ImageInput, imageInput, outputFormats, StylizedImage } from './image-input';
+import {
+  CheckedImageInput,
+  ImageInput,
+  imageExtensions,
+  imageInput,
+  outputFormats,
+  StylizedImage,
+} from './image-input';
 
 export type { CheckedImageInput, ImageInput, RawImage, RgbImage, StylizedImage } from './image-input';
 
@@ -57,6 +65,15 @@ export const preprocessings = ['torchvision', 'caffe'] as const;
 export type Preprocess = (typeof preprocessings)[number];
 export const precisions = ['float32', 'bfloat16'] as const;
 export type Precision = (typeof precisions)[number];
+/** How each style layer's loss is scaled: by C·H·W (jcjohnson/neural-style) or 1/(4N²M²) (Gatys et al.). */
+export const styleNormalizations = ['chw', 'paper'] as const;
+export type StyleNormalization = (typeof styleNormalizations)[number];
+/** How the content's colours are kept (Gatys et al. 2017): not at all, by luminance-only transfer, or by histogram matching. */
+export const colorModes = ['rgb', 'luminance', 'histogram'] as const;
+export type ColorMode = (typeof colorModes)[number];
+/** How colorMode 'histogram' maps the style's colour covariance onto the content's. */
+export const colorTransfers = ['cholesky', 'pca', 'symmetric'] as const;
+export type ColorTransfer = (typeof colorTransfers)[number];
 /** 'auto' picks CUDA device 0 when there is one, else the CPU. */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -67,8 +84,8 @@ export interface Flag {
   /** The flag's name without its dashes: image-size for --image-size. */
   name: string;
   group: (typeof helpGroups)[number];
-  /** How the command line reads the flag's text; 'list' splits it at commas. */
-  type: 'string' | 'number' | 'boolean' | 'list' | 'numbers';
+  /** How the command line reads the flag's text; 'list' splits it at commas, 'weights' also each name:number. */
+  type: 'string' | 'number' | 'boolean' | 'list' | 'numbers' | 'weights';
   /** The command line cannot run without it. */
   demanded?: true;
   /** Its name in jcjohnson/neural-style and neural-style-pt, which take -content_image and the like. */
@@ -102,9 +119,29 @@ export function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
 
 const styleName = (count: number, index: number) => (count > 1 ? `style[${index}]` : 'style');
 
-const styleImages = check('an image or a non-empty array of images', (name, value) => {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw invalid(name, styleImages.expected, value);
+/** The image files in a folder, in name order: what a folder given as a style stands for. */
+function imagesIn(name: string, folder: string): string[] {
+  const files = readdirSync(folder, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && imageExtensions.includes(extname(entry.name).toLowerCase()))
+    .map((entry) => join(folder, entry.name))
+    .sort();
+  if (files.length === 0) {
+    throw new OptionError(
+      'ERR_NO_IMAGES',
+      (names) => `${names(name)} is a folder without images (${imageExtensions.join(', ')}): ${folder}`,
+    );
+  }
+  return files;
+}
+
+const styleImages = check('an image, a folder of images, or a non-empty array of them', (name, value) => {
+  const given = Array.isArray(value) ? value : [value];
+  if (given.length === 0) throw invalid(name, styleImages.expected, value);
+  const list = given.flatMap((style, index) =>
+    typeof style === 'string' && style !== '' && existsSync(style) && statSync(style).isDirectory()
+      ? imagesIn(styleName(given.length, index), style)
+      : [style],
+  );
   return list.map((style, index) => imageInput(styleName(list.length, index), style));
 });
 
@@ -231,6 +268,23 @@ export const optionTable = {
     description:
       "Scale the gradient each content and style layer sends back to unit L1 norm, times its weight, as jcjohnson/neural-style's -normalize_gradients does",
   }),
+  styleLayerWeights: option<Record<string, number>>({
+    check: layerWeights,
+    default: {},
+    defaultText: '1 for each',
+    engine: 'model',
+    flag: { name: 'style-layer-weights', group: 'Weights', type: 'weights' },
+    description:
+      'Weight of each style layer (on the command line layer:weight pairs, relu1_1:1,relu2_1:0.5); a style layer left out weighs 1',
+  }),
+  styleNormalization: option({
+    check: oneOf(styleNormalizations),
+    default: 'chw',
+    engine: 'model',
+    flag: { name: 'style-normalization', group: 'Weights', type: 'string' },
+    description:
+      "How each style layer's loss is scaled: chw divides the Gram matrix by C·H·W as jcjohnson/neural-style does; paper is Gatys et al.'s 1/(4N²M²)",
+  }),
   contentLayers: option({
     check: layerList,
     default: ['relu4_2'],
@@ -340,6 +394,21 @@ export const optionTable = {
     description:
       "Keep the content's colours: only the luminance is stylized, as jcjohnson/neural-style's -original_colors does",
   }),
+  colorMode: option({
+    check: oneOf(colorModes),
+    default: 'rgb',
+    engine: 'run',
+    flag: { name: 'color-mode', group: 'Output', type: 'string' },
+    description:
+      "Keep the content's colours as Gatys et al. 2017 do: luminance transfers style on luminance alone and puts back the content's chrominance; histogram first matches the style images' colour mean and covariance to the content's",
+  }),
+  colorTransfer: option({
+    check: oneOf(colorTransfers),
+    default: 'cholesky',
+    engine: 'run',
+    flag: { name: 'color-transfer', group: 'Output', type: 'string' },
+    description: "With colorMode 'histogram': the square root of the colour covariance the match uses",
+  }),
   progressInterval: option({
     check: positiveInteger,
     default: 1,
@@ -433,6 +502,23 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
   resolved.init = init;
 
   // Validate interpreted options.
+  if (given.colorTransfer !== undefined && resolved.colorMode !== 'histogram') {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) =>
+        `${names('colorTransfer')} applies to ${names('colorMode')} 'histogram' only, but ${names('colorMode')} is '${resolved.colorMode}'`,
+      'TypeError',
+    );
+  }
+  const unweighted = Object.keys(resolved.styleLayerWeights).filter((layer) => !resolved.styleLayers.includes(layer));
+  if (unweighted.length > 0) {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) =>
+        `${names('styleLayerWeights')} weighs ${unweighted.join(', ')}, which ${names('styleLayers')} does not name: it names ${resolved.styleLayers.join(', ')}`,
+      'TypeError',
+    );
+  }
   const { style: styles, styleBlendWeights } = resolved;
   if (
     (styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) ||

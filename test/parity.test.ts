@@ -74,6 +74,20 @@ describe.each<[string, string, Partial<StylizeOptions>]>([
       styleLayers: ['relu1_1', 'relu2_1', 'relu4_2'],
     },
   ],
+  [
+    "per-layer style weights, the paper's style normalisation",
+    'tiny-numbered.pt',
+    {
+      styleLayers: ['relu1_1', 'relu2_1', 'relu3_1'],
+      styleLayerWeights: { relu1_1: 0.25, relu3_1: 4 },
+      styleNormalization: 'paper',
+    },
+  ],
+  [
+    'per-layer style weights with gradients normalized',
+    'tiny-numbered.pt',
+    { normalizeGradients: true, styleLayers: ['relu1_1', 'relu2_1'], styleLayerWeights: { relu2_1: 0.1 } },
+  ],
 ])('one evaluation matches PyTorch: %s', (_title, modelName, overrides: Partial<StylizeOptions>) => {
   test('losses and gradient within 1e-4 relative', async () => {
     const options = lossOptions(fixture(modelName), overrides);

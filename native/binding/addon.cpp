@@ -241,6 +241,14 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value { return fromEvaluation(env, evaluation); });
 }
 
+// matchColours({ style, content, colorTransfer }) -> Promise<{ width, height, data: Float32Array }>
+Napi::Value MatchColours(const Napi::CallbackInfo& info) {
+  return runTask<PlanarImage>(
+      info.Env(), "neural-style:match-colours",
+      [match = toColourMatch(requireObject(info))] { return matchColours(match.style, match.content, match.transfer); },
+      [](Napi::Env env, const PlanarImage& image) -> Napi::Value { return fromPlanar(env, image); });
+}
+
 // saveModel(options) -> Promise<undefined>
 Napi::Value SaveModel(const Napi::CallbackInfo& info) {
   return runTask<bool>(
@@ -272,6 +280,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stylize", Napi::Function::New(
                              env, [activeRuns](const Napi::CallbackInfo& info) { return Stylize(info, activeRuns); }));
   exports.Set("evaluate", Napi::Function::New(env, Evaluate));
+  exports.Set("matchColours", Napi::Function::New(env, MatchColours));
   exports.Set("saveModel", Napi::Function::New(env, SaveModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   return exports;

@@ -67,6 +67,12 @@ constexpr std::array<std::pair<std::string_view, Preprocessing>, 2> kPreprocessi
 constexpr std::array<std::pair<std::string_view, Optimizer>, 2> kOptimizers{
     {{"lbfgs", Optimizer::Lbfgs}, {"adam", Optimizer::Adam}}};
 constexpr std::array<std::pair<std::string_view, Init>, 2> kInits{{{"random", Init::Random}, {"image", Init::Image}}};
+constexpr std::array<std::pair<std::string_view, StyleNormalization>, 2> kStyleNormalizations{
+    {{"chw", StyleNormalization::Chw}, {"paper", StyleNormalization::Paper}}};
+constexpr std::array<std::pair<std::string_view, ColourMode>, 3> kColourModes{
+    {{"rgb", ColourMode::Rgb}, {"luminance", ColourMode::Luminance}, {"histogram", ColourMode::Histogram}}};
+constexpr std::array<std::pair<std::string_view, ColourTransfer>, 3> kColourTransfers{
+    {{"cholesky", ColourTransfer::Cholesky}, {"pca", ColourTransfer::Pca}, {"symmetric", ColourTransfer::Symmetric}}};
 
 // The codes JavaScript sees for the engine's kinds of error.
 constexpr std::array<std::pair<EngineError::Kind, std::string_view>, 8> kErrorCodes{{
@@ -202,6 +208,8 @@ LossOptions toLossOptions(const Napi::Object& options) {
   losses.tvWeight = number(options, "tvWeight");
   losses.styleBlendWeights = numbers(options, "styleBlendWeights");
   losses.normalizeGradients = boolean(options, "normalizeGradients");
+  losses.styleLayerWeights = numbers(options, "styleLayerWeights");
+  losses.styleNormalization = choice(options, "styleNormalization", kStyleNormalizations);
   return losses;
 }
 
@@ -221,6 +229,8 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   if (!options.Get("initImage").IsUndefined()) result.initImage = toRgb(options.Get("initImage"));
   result.seed = static_cast<uint64_t>(number(options, "seed"));
   result.originalColors = boolean(options, "originalColors");
+  result.colourMode = choice(options, "colorMode", kColourModes);
+  result.colourTransfer = choice(options, "colorTransfer", kColourTransfers);
   result.device = device(options, "device");
   result.threads = integer(options, "threads");
   result.availableMemory = static_cast<size_t>(number(options, "availableMemory"));
@@ -238,6 +248,21 @@ EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
   result.image = toPlanar(field(options, "image"));
   result.threads = integer(options, "threads");
   return result;
+}
+
+ColourMatch toColourMatch(const Napi::Object& options) {
+  return {toRgb(field(options, "style")), toRgb(field(options, "content")),
+          choice(options, "colorTransfer", kColourTransfers)};
+}
+
+Napi::Object fromPlanar(Napi::Env env, const PlanarImage& image) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("width", image.width);
+  object.Set("height", image.height);
+  auto data = Napi::Float32Array::New(env, image.values.size());
+  std::copy(image.values.begin(), image.values.end(), data.Data());
+  object.Set("data", data);
+  return object;
 }
 
 SaveModelOptions toSaveModelOptions(const Napi::Object& options) {

@@ -11,6 +11,15 @@ StylizeOptions toStylizeOptions(const Napi::Object& options);
 EvaluateOptions toEvaluateOptions(const Napi::Object& options);
 SaveModelOptions toSaveModelOptions(const Napi::Object& options);
 
+// matchColours' arguments.
+struct ColourMatch {
+  RgbImage style;
+  RgbImage content;
+  ColourTransfer transfer;
+};
+ColourMatch toColourMatch(const Napi::Object& options);
+Napi::Object fromPlanar(Napi::Env env, const PlanarImage& image);
+
 Napi::Object fromLosses(Napi::Env env, const Losses& losses);
 // Copies into a Node-owned Buffer: Electron refuses external memory.
 Napi::Object fromRgb(Napi::Env env, const RgbImage& image);

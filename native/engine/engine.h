@@ -36,6 +36,14 @@ enum class Precision { Float32, Bfloat16 };  // of the network's layers
 enum class Preprocessing { FromModel, Torchvision, Caffe };
 enum class Optimizer { Lbfgs, Adam };
 enum class Init { Random, Image };
+// How a style layer's loss is scaled: by the Gram matrix's C·H·W, as jcjohnson/neural-style does,
+// or by 1/(4N²M²) of the unnormalised Gram matrix, as Gatys et al. write it.
+enum class StyleNormalization { Chw, Paper };
+// Gatys et al. 2017, section 5: keep the content's colours by transferring luminance only, or by
+// matching the style images' colour histograms (mean and covariance) to the content's first.
+enum class ColourMode { Rgb, Luminance, Histogram };
+// The matrix A of the histogram match x' = A (x - mean_style) + mean_content, A Σ_style Aᵀ = Σ_content.
+enum class ColourTransfer { Cholesky, Pca, Symmetric };
 
 struct DeviceChoice {
   enum class Kind { Auto, Cpu, Cuda } kind{};  // Auto: CUDA device 0 when there is one
@@ -57,7 +65,9 @@ struct LossOptions {
   double styleWeight = 0;
   double tvWeight = 0;
   std::vector<double> styleBlendWeights;  // one per style image; empty means equal
-  bool normalizeGradients = false;        // each layer's gradient scaled to unit L1 norm
+  std::vector<double> styleLayerWeights;  // one per style layer; empty means 1 each
+  StyleNormalization styleNormalization{};
+  bool normalizeGradients = false;  // each layer's gradient scaled to unit L1 norm
 };
 
 struct StylizeOptions {
@@ -72,7 +82,9 @@ struct StylizeOptions {
   Init init{};
   std::optional<RgbImage> initImage;  // with Init::Image: the start, instead of the content
   uint64_t seed = 0;                  // of the initial noise
-  bool originalColors = false;        // stylize the luminance only, keep the content's colours
+  bool originalColors = false;        // after the run, the content's chrominance with the result's luminance
+  ColourMode colourMode{};
+  ColourTransfer colourTransfer{};  // with ColourMode::Histogram
   DeviceChoice device;
   int threads = 0;             // 0: all cores
   size_t availableMemory = 0;  // bytes the system can still give the process; 0: unknown
@@ -153,6 +165,9 @@ struct EvaluateOptions {
 };
 
 Evaluation evaluate(const EvaluateOptions& options);
+
+// The style image with its colours matched to the content's (ColourMode::Histogram), unclamped.
+PlanarImage matchColours(const RgbImage& style, const RgbImage& content, ColourTransfer transfer);
 
 // A VGG-19 to be written as TorchScript: its 16 convolutions in order, 3x3, each reading the
 // previous one's channels (3 for the first).

@@ -13,6 +13,10 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
     throw std::runtime_error("styleBlendWeights has " + std::to_string(options.styleBlendWeights.size()) +
                              " entries for " + std::to_string(styles.size()) + " style images");
   }
+  if (!options.styleLayerWeights.empty() && options.styleLayerWeights.size() != options.styleLayers.size()) {
+    throw std::runtime_error("styleLayerWeights has " + std::to_string(options.styleLayerWeights.size()) +
+                             " entries for " + std::to_string(options.styleLayers.size()) + " style layers");
+  }
   std::vector<double> blend = options.styleBlendWeights;
   if (blend.empty()) blend.assign(styles.size(), 1.0);
   const double blendSum = std::accumulate(blend.begin(), blend.end(), 0.0);
@@ -31,9 +35,11 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
   for (size_t i = 0; i < styles.size(); ++i) {
     auto styleFeatures = vgg.features(styles[i], options.styleLayers);
     for (size_t j = 0; j < options.styleLayers.size(); ++j) {
-      auto gram = losses::gram(styleFeatures[options.styleLayers[j]]) * (blend[i] / blendSum);
+      const auto& features = styleFeatures[options.styleLayers[j]];
+      auto gram = losses::gram(features) * (blend[i] / blendSum);
       if (i == 0) {
         styleTargets_.push_back(gram);
+        styleScales_.push_back(layerScale(j, features.size(1)));
       } else {
         styleTargets_[j] += gram;
       }
@@ -63,7 +69,8 @@ Terms Objective::operator()(const torch::Tensor& image) const {
   auto style = torch::zeros({}, image.options());
   for (size_t i = 0; i < styleTargets_.size(); ++i) {
     const auto& layer = features[options_.styleLayers[i]];
-    style = style + losses::style(normalized(layer, options_.styleWeight), styleTargets_[i]);
+    style = style + losses::style(normalized(layer, options_.styleWeight * styleScales_[i]), styleTargets_[i]) *
+                        styleScales_[i];
   }
   content = content * options_.contentWeight;
   style = style * options_.styleWeight;
@@ -71,6 +78,14 @@ Terms Objective::operator()(const torch::Tensor& image) const {
   Terms terms{content + style + tv, {}};
   terms.values = {terms.total.item<double>(), content.item<double>(), style.item<double>(), tv.item<double>()};
   return terms;
+}
+
+// A style layer's weight, times 1/(4N²M²) over the C·H·W normalisation where the paper's scale
+// is asked for: the losses differ by N²/4, N being the layer's channels (see losses::gram).
+double Objective::layerScale(size_t layer, int64_t channels) const {
+  const double weight = options_.styleLayerWeights.empty() ? 1.0 : options_.styleLayerWeights[layer];
+  const double n = static_cast<double>(channels);
+  return options_.styleNormalization == StyleNormalization::Paper ? weight * n * n / 4 : weight;
 }
 
 // jcjohnson/neural-style's -normalize_gradients: the gradient a layer's loss sends back is

@@ -28,12 +28,14 @@ class Objective {
 
  private:
   torch::Tensor normalized(const torch::Tensor& activation, double weight) const;
+  double layerScale(size_t layer, int64_t channels) const;
 
   const Vgg& vgg_;
   const LossOptions& options_;
   std::vector<std::string> layers_;
   std::vector<torch::Tensor> contentTargets_;
   std::vector<torch::Tensor> styleTargets_;
+  std::vector<double> styleScales_;  // each style layer's weight and normalisation
 };
 
 }  // namespace neural_style

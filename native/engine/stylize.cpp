@@ -116,9 +116,23 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
 
     const Vgg vgg(options.model, device);
     const auto contentRgb = fromRgb(options.content, device);
-    const auto content = vgg.preprocess(contentRgb);
+    const bool luminanceOnly = options.colourMode == ColourMode::Luminance;
+    const auto content = vgg.preprocess(luminanceOnly ? colour::grey(contentRgb) : contentRgb);
     std::vector<torch::Tensor> styles;
-    for (const auto& style : options.styles) styles.push_back(vgg.preprocess(fromRgb(style, device)));
+    for (const auto& style : options.styles) {
+      const auto styleRgb = fromRgb(style, device);
+      switch (options.colourMode) {
+        case ColourMode::Rgb:
+          styles.push_back(vgg.preprocess(styleRgb));
+          break;
+        case ColourMode::Luminance:
+          styles.push_back(vgg.preprocess(colour::greyMatched(styleRgb, contentRgb)));
+          break;
+        case ColourMode::Histogram:
+          styles.push_back(vgg.preprocess(colour::matchHistogram(styleRgb, contentRgb, options.colourTransfer)));
+          break;
+      }
+    }
     const Objective objective(vgg, options.losses, content, styles);
     styles.clear();
 
@@ -140,15 +154,19 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     }
     image.set_requires_grad(true);
 
-    // The image as the caller sees it: RGB, with the content's colours when asked for.
-    const auto picture = [&] {
+    // An image as the caller sees it: RGB, with the content's colours when asked for.
+    const bool contentColours = options.originalColors || luminanceOnly;
+    const auto picture = [&](const torch::Tensor& optimised) {
       torch::NoGradGuard noGrad;
-      const auto rgb = vgg.deprocess(image);
-      return toRgb(options.originalColors ? colour::withContentColours(rgb, contentRgb) : rgb);
+      const auto rgb = vgg.deprocess(optimised);
+      return toRgb(contentColours ? colour::withContentColours(rgb, contentRgb) : rgb);
     };
 
     int iteration = 0;
     Losses last;
+    // The optimisers move the image after its last evaluation: the result is the image whose
+    // loss was measured, kept at each evaluation, as jcjohnson/neural-style saves inside its.
+    torch::Tensor evaluated;
     // One evaluation of the objective and its gradient: what counts as an iteration.
     auto evaluateStep = [&]() -> torch::Tensor {
       if (cancelled.load()) throw Cancelled();
@@ -156,13 +174,14 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       if (image.grad().defined()) image.mutable_grad().zero_();
       Terms terms = objective(image);
       terms.total.backward();
-      last = terms.values;
       ++iteration;
-      checkFinite(last, iteration);
+      checkFinite(terms.values, iteration);
+      last = terms.values;
+      evaluated = image.detach().clone();
       const bool previewDue = options.previewInterval > 0 && iteration % options.previewInterval == 0;
       if (previewDue || iteration % options.progressInterval == 0 || iteration == options.iterations) {
         Progress progress{iteration, last, elapsedMs(), std::nullopt};
-        if (previewDue) progress.preview = picture();
+        if (previewDue) progress.preview = picture(evaluated);
         onProgress(progress);
       }
       return terms.total;
@@ -180,12 +199,9 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       optimizer.step(evaluateStep);
     } else {
       torch::optim::Adam optimizer({image}, torch::optim::AdamOptions(options.learningRate));
-      while (iteration < options.iterations) {
-        evaluateStep();
-        optimizer.step();
-      }
+      for (evaluateStep(); iteration < options.iterations; evaluateStep()) optimizer.step();
     }
-    return StylizeResult{picture(), last, iteration, elapsedMs(), describe(device)};
+    return StylizeResult{picture(evaluated), last, iteration, elapsedMs(), describe(device)};
   });
 }
 
@@ -208,6 +224,16 @@ Evaluation evaluate(const EvaluateOptions& options) {
     Evaluation evaluation{terms.values, {options.image.width, options.image.height, {}}};
     evaluation.gradient.values.assign(gradient.data_ptr<float>(), gradient.data_ptr<float>() + gradient.numel());
     return evaluation;
+  });
+}
+
+PlanarImage matchColours(const RgbImage& style, const RgbImage& content, ColourTransfer transfer) {
+  return withReadableErrors([&] {
+    const auto matched =
+        colour::matchHistogram(fromRgb(style, torch::kCPU), fromRgb(content, torch::kCPU), transfer).contiguous();
+    PlanarImage result{style.width, style.height, {}};
+    result.values.assign(matched.data_ptr<float>(), matched.data_ptr<float>() + matched.numel());
+    return result;
   });
 }
 

@@ -93,8 +93,9 @@ class Objective:
         found = self.net.activations(x, set(r["contentLayers"]) | set(r["styleLayers"]))
         content = [(found[layer], r["contentWeight"], F.mse_loss(found[layer], target))
                    for layer, target in zip(r["contentLayers"], self.content_targets)]
-        style = [(found[layer], r["styleWeight"], F.mse_loss(gram(found[layer]), target))
-                 for layer, target in zip(r["styleLayers"], self.style_targets)]
+        layer_weights = r.get("styleLayerWeights") or [1.0] * len(r["styleLayers"])
+        style = [(found[layer], r["styleWeight"] * layer_weight, style_loss(found[layer], target, r))
+                 for layer, target, layer_weight in zip(r["styleLayers"], self.style_targets, layer_weights)]
         return content, style
 
     def __call__(self, x):
@@ -102,7 +103,7 @@ class Objective:
         content, style = self.layer_losses(x)
         terms = {
             "content": r["contentWeight"] * sum(loss for _, _, loss in content),
-            "style": r["styleWeight"] * sum(loss for _, _, loss in style),
+            "style": sum(weight * loss for _, weight, loss in style),
             "tv": r["tvWeight"] * total_variation(x),
         }
         return terms["content"] + terms["style"] + terms["tv"], terms
@@ -120,6 +121,17 @@ class Objective:
             directions.append(weight * g / (g.abs().sum() + 1e-8))
         (gradient,) = torch.autograd.grad(outputs, image, directions)
         return gradient
+
+
+def style_loss(features, target, request):
+    """jcjohnson's mean squared difference of C*H*W-normalised Gram matrices, or Gatys et al.'s
+    E = sum((G - A)^2) / (4 N^2 M^2) of unnormalised ones (N channels, M positions)."""
+    if request.get("styleNormalization", "chw") == "chw":
+        return F.mse_loss(gram(features), target)
+    _, n, h, w = features.shape
+    m = h * w
+    unnormalised, target_unnormalised = gram(features) * n * m, target * n * m
+    return (unnormalised - target_unnormalised).pow(2).sum() / (4 * n * n * m * m)
 
 
 def total_variation(x):

@@ -1,0 +1,230 @@
+// The research controls of issue 17, each shown doing what it says: the result is the image that
+// was evaluated, per-layer style weights, the colour modes, and styles from a folder. (The
+// objective's per-layer weights and the paper's style normalisation are checked against PyTorch
+// in parity.test.ts.)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+
+import { ProgressEvent, stylize, StylizeOptions } from '../lib';
+import { flagNames } from '../lib/cli';
+import { OptionError } from '../lib/errors';
+import { addon } from '../lib/native';
+import { resolveOptions } from '../lib/options';
+import { fixture, luma, pattern, patternPng, png, relativeError, temporaryDir } from './helpers';
+
+async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
+  return {
+    content: await patternPng(0),
+    style: await patternPng(1),
+    model: 'random',
+    iterations: 6,
+    imageSize: 40,
+    threads: 2,
+    ...extra,
+  };
+}
+
+/** The run's progress events, and its result. */
+async function recorded(options: StylizeOptions) {
+  const events: ProgressEvent[] = [];
+  const result = await stylize({ ...options, onProgress: (event) => events.push(event) });
+  return { events, result };
+}
+
+describe('the result is the image that was evaluated', () => {
+  test.each(['lbfgs', 'adam'] as const)('%s: the last preview, the result and its loss agree', async (optimizer) => {
+    const { events, result } = await recorded(await base({ optimizer, iterations: 12, previewInterval: 12 }));
+    const last = events.at(-1)!;
+    expect(last.iteration).toBe(12);
+    // Before, the optimiser's step after the last evaluation made the result differ from it.
+    expect(result.image.data.equals(last.preview!.data)).toBe(true);
+    expect(result.loss).toBe(last.loss);
+  });
+
+  test('a run whose loss overflows rejects rather than writing an image whose loss is unknown', async () => {
+    const output = join(temporaryDir(), 'o.png');
+    for (const styleWeight of [1e20, 1e30, 1e38]) {
+      const outcome = await stylize(await base({ styleWeight, iterations: 2, output })).catch((error: Error) => error);
+      if (outcome instanceof Error) {
+        expect(outcome).toMatchObject({ code: 'NEURAL_STYLE_LOSS_NOT_FINITE' });
+      } else {
+        expect(Number.isFinite(outcome.loss)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('per-layer style weights', () => {
+  test('a layer weighed 0 adds nothing; the others keep their loss', async () => {
+    const styleLayers = ['relu1_1', 'relu2_1'];
+    const first = async (styleLayerWeights: Record<string, number>, layers = styleLayers) =>
+      (await recorded(await base({ iterations: 1, styleLayers: layers, styleLayerWeights }))).events[0];
+    const [both, withoutFirst, secondAlone] = await Promise.all([
+      first({}),
+      first({ relu1_1: 0 }),
+      first({}, ['relu2_1']),
+    ]);
+    expect(relativeError(withoutFirst.style, secondAlone.style)).toBeLessThan(1e-6);
+    expect(both.style).toBeGreaterThan(withoutFirst.style * 1.01);
+  });
+
+  test("weights for layers that are not style layers are refused, in the caller's names", () => {
+    const options = {
+      content: Buffer.from('x'),
+      style: Buffer.from('y'),
+      model: 'random',
+      styleLayerWeights: { relu4_2: 1 },
+    };
+    expect(() => resolveOptions(options)).toThrow(
+      'styleLayerWeights weighs relu4_2, which styleLayers does not name: it names relu1_1, relu2_1, relu3_1, relu4_1, relu5_1',
+    );
+    try {
+      resolveOptions(options);
+    } catch (caught) {
+      expect((caught as OptionError).toldWith(flagNames)).toMatch(
+        /^--style-layer-weights weighs relu4_2, which --style-layers/,
+      );
+    }
+    expect(() => resolveOptions({ ...options, styleLayerWeights: { relu1_1: -1 } })).toThrow(
+      /Expected an object of VGG layer names and non-negative numbers.*for styleLayerWeights/,
+    );
+  });
+});
+
+/** Each pixel's chrominance (R - Y, B - Y), and whether a channel sits at 0 or 255. */
+function chroma(data: Buffer, i: number) {
+  const y = luma(data, i);
+  return {
+    u: data[i + 2] - y,
+    v: data[i] - y,
+    clipped: [0, 1, 2].some((c) => data[i + c] === 0 || data[i + c] === 255),
+  };
+}
+
+describe('colour modes (Gatys et al. 2017)', () => {
+  test("luminance: the result has the content's chrominance, and the styles' colours do not count", async () => {
+    const content = pattern(40, 32, 0);
+    const { result } = await recorded(
+      await base({ content: await png(content), colorMode: 'luminance', iterations: 8 }),
+    );
+    let worst = 0;
+    let compared = 0;
+    for (let i = 0; i < content.data.length; i += 3) {
+      const [kept, original] = [chroma(result.image.data, i), chroma(content.data, i)];
+      if (kept.clipped) continue;
+      compared++;
+      worst = Math.max(worst, Math.abs(kept.u - original.u), Math.abs(kept.v - original.v));
+    }
+    expect(compared).toBeGreaterThan(content.data.length / 3 / 2);
+    // Rounding each channel to a byte moves a chrominance by at most about one level.
+    expect(worst).toBeLessThan(1.5);
+
+    // A style and its own grey version: the same to luminance-only transfer, not to RGB.
+    const style = pattern(40, 32, 1);
+    const grey = Buffer.alloc(style.data.length);
+    for (let i = 0; i < grey.length; i += 3) grey.fill(Math.round(luma(style.data, i)), i, i + 3);
+    const firstStyleLoss = async (colorMode: 'rgb' | 'luminance', data: Buffer) =>
+      (await recorded(await base({ style: await png({ ...style, data }), colorMode, iterations: 1 }))).events[0].style;
+    const [colourful, greyed] = await Promise.all([
+      firstStyleLoss('luminance', style.data),
+      firstStyleLoss('luminance', grey),
+    ]);
+    expect(relativeError(greyed, colourful)).toBeLessThan(1e-2);
+    const [rgbColourful, rgbGreyed] = await Promise.all([
+      firstStyleLoss('rgb', style.data),
+      firstStyleLoss('rgb', grey),
+    ]);
+    expect(relativeError(rgbGreyed, rgbColourful)).toBeGreaterThan(5e-2);
+  });
+
+  test.each(['cholesky', 'pca', 'symmetric'] as const)(
+    "histogram (%s): the matched style's colour mean and covariance are the content's within 1%",
+    async (colorTransfer) => {
+      const moments = (data: Float32Array | Buffer, planar: boolean, scale: number) => {
+        const n = data.length / 3;
+        const at = (i: number, c: number) => (planar ? data[c * n + i] : data[i * 3 + c]) * scale;
+        const mean = [0, 1, 2].map((c) => {
+          let sum = 0;
+          for (let i = 0; i < n; i++) sum += at(i, c);
+          return sum / n;
+        });
+        const covariance = [0, 1, 2].map((a) =>
+          [0, 1, 2].map((b) => {
+            let sum = 0;
+            for (let i = 0; i < n; i++) sum += (at(i, a) - mean[a]) * (at(i, b) - mean[b]);
+            return sum / n;
+          }),
+        );
+        return { mean, covariance };
+      };
+      const content = pattern(40, 32, 0);
+      // A bluer, darker style than the content.
+      const style = pattern(48, 40, 3);
+      for (let i = 0; i < style.data.length; i += 3) {
+        style.data[i] = style.data[i] * 0.5;
+        style.data[i + 2] = Math.min(255, style.data[i + 2] * 0.6 + 90);
+      }
+      const matched = await addon.matchColours({ style, content, colorTransfer });
+      expect([matched.width, matched.height]).toEqual([48, 40]);
+      const want = moments(content.data, false, 1 / 255);
+      const got = moments(matched.data, true, 1);
+      const before = moments(style.data, false, 1 / 255);
+      const scale = Math.max(...want.covariance.flat().map(Math.abs));
+      for (let a = 0; a < 3; a++) {
+        expect(Math.abs(got.mean[a] - want.mean[a])).toBeLessThan(0.01 * Math.abs(want.mean[a]));
+        for (let b = 0; b < 3; b++)
+          expect(Math.abs(got.covariance[a][b] - want.covariance[a][b])).toBeLessThan(0.01 * scale);
+      }
+      // And the style did not have them already.
+      expect(Math.abs(before.mean[0] - want.mean[0]) + Math.abs(before.mean[2] - want.mean[2])).toBeGreaterThan(0.02);
+
+      // A run with the match differs from one without, and colorTransfer chooses the match.
+      const first = async (extra: Partial<StylizeOptions>) =>
+        (await recorded(await base({ style: await png(style), iterations: 1, ...extra }))).events[0].style;
+      expect(relativeError(await first({ colorMode: 'histogram', colorTransfer }), await first({}))).toBeGreaterThan(
+        1e-2,
+      );
+    },
+  );
+
+  test('colorTransfer without colorMode histogram is refused', async () => {
+    await expect(stylize(await base({ colorTransfer: 'pca' }))).rejects.toThrow(
+      "colorTransfer applies to colorMode 'histogram' only, but colorMode is 'rgb'",
+    );
+  });
+});
+
+describe('styles from a folder', () => {
+  test('a folder stands for its images in name order; a folder without any is refused', async () => {
+    const dir = temporaryDir();
+    const folder = join(dir, 'styles');
+    mkdirSync(folder);
+    mkdirSync(join(folder, 'nested.png'));
+    writeFileSync(join(folder, 'b.png'), await patternPng(2));
+    writeFileSync(
+      join(folder, 'a.jpg'),
+      await sharp(await patternPng(1))
+        .jpeg()
+        .toBuffer(),
+    );
+    writeFileSync(join(folder, 'notes.txt'), 'not an image');
+    const content = await patternPng(0);
+    const model = 'random';
+    expect(resolveOptions({ content, model, style: folder }).style).toEqual([
+      join(folder, 'a.jpg'),
+      join(folder, 'b.png'),
+    ]);
+    expect(resolveOptions({ content, model, style: [folder, fixture('../../README.md')] }).style).toHaveLength(3);
+    // Blend weights count the folder's images.
+    expect(() => resolveOptions({ content, model, style: folder, styleBlendWeights: [1] })).toThrow(
+      'Expected an array of 2 non-negative numbers, not all zero for styleBlendWeights',
+    );
+    const result = await stylize(await base({ style: folder, styleBlendWeights: [1, 3], iterations: 2 }));
+    expect(result.iterations).toBe(2);
+
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    expect(() => resolveOptions({ content, model, style: empty })).toThrow(`style is a folder without images`);
+  });
+});
