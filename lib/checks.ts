@@ -113,6 +113,14 @@ export const layerWeights = check(
   },
 );
 
+/** A positive integer, or a non-empty array of them. */
+export const integerOrIntegers = check('a positive integer or a non-empty array of them', (name, value) => {
+  if (isInteger(value) && value >= 1) return value;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((item) => isInteger(item) && item >= 1))
+    throw invalid(name, integerOrIntegers.expected, value);
+  return [...value] as number[];
+});
+
 export const callback = check('a function', (name, value) => {
   if (value !== undefined && typeof value !== 'function') throw invalid(name, callback.expected, value);
   return value as ((...args: never[]) => unknown) | undefined;

@@ -38,10 +38,17 @@ function namedNumbers(value: string): Record<string, unknown> {
   );
 }
 
-/** `out.png` with iteration 50 -> `out_50.png`. */
-export function iterationPath(output: string, iteration: number): string {
+/** `3` -> 3, `256,512` -> [256, 512]. */
+function numberOrList(value: string): number | number[] {
+  const numbers = list(value).map(Number);
+  return numbers.length === 1 ? numbers[0] : numbers;
+}
+
+/** `out.png` with iteration 50 -> `out_50.png`; at the second of several scales, `out_scale2_50.png`. */
+export function iterationPath(output: string, { iteration, scale, scales }: ProgressEvent): string {
   const extension = extname(output);
-  return `${output.slice(0, output.length - extension.length)}_${iteration}${extension}`;
+  const atScale = scales > 1 ? `_scale${scale}` : '';
+  return `${output.slice(0, output.length - extension.length)}${atScale}_${iteration}${extension}`;
 }
 
 // The command line's own flags, beside those of the options.
@@ -61,7 +68,7 @@ function stylizeFlags(table: OptionTable) {
     if (!spec.flag) return [];
     const { name, group, type, demanded } = spec.flag;
     const flag: yargs.Options & { group: string } = {
-      type: type === 'list' || type === 'numbers' || type === 'weights' ? 'string' : type,
+      type: type === 'boolean' || type === 'number' ? type : 'string',
       choices: spec.check.choices,
       describe: spec.description,
       group,
@@ -87,7 +94,9 @@ function optionsFromFlags(args: Record<string, unknown>, table: OptionTable): Re
           ? list(String(value)).map(Number)
           : type === 'weights'
             ? namedNumbers(String(value))
-            : value;
+            : type === 'number-or-list'
+              ? numberOrList(String(value))
+              : value;
   }
   return options;
 }
@@ -269,11 +278,11 @@ async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable
   // --json prints objects; otherwise a terminal gets a live line, a file or pipe plain lines.
   const line = args.json ? undefined : new ProgressLine(process.stdout, printIter);
   const onProgress = (event: ProgressEvent) => {
-    if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(output, event.iteration)));
+    if (event.preview) snapshots.push(writeImage(event.preview, iterationPath(output, event)));
     if (line) return line.update(event);
     if (printIter === 0 || event.iteration % printIter !== 0) return;
-    const { iteration, iterations, loss, content, style, tv, elapsedMs } = event;
-    print({ event: 'progress', iteration, iterations, loss, content, style, tv, elapsedMs });
+    const { iteration, iterations, scale, scales, loss, content, style, tv, elapsedMs } = event;
+    print({ event: 'progress', iteration, iterations, scale, scales, loss, content, style, tv, elapsedMs });
   };
 
   line?.started();

@@ -13,6 +13,7 @@ import {
   Check,
   checkFile,
   integerFrom,
+  integerOrIntegers,
   invalid,
   isNumber,
   layerList,
@@ -50,6 +51,9 @@ export interface ProgressEvent {
   style: number;
   tv: number;
   elapsedMs: number;
+  /** The scale the run is at, from 1, and how many it has (`scales`); iteration counts within the scale. */
+  scale: number;
+  scales: number;
   /** The current image, on the iterations that are multiples of `previewInterval`. */
   preview?: StylizedImage;
 }
@@ -84,8 +88,11 @@ export interface Flag {
   /** The flag's name without its dashes: image-size for --image-size. */
   name: string;
   group: (typeof helpGroups)[number];
-  /** How the command line reads the flag's text; 'list' splits it at commas, 'weights' also each name:number. */
-  type: 'string' | 'number' | 'boolean' | 'list' | 'numbers' | 'weights';
+  /**
+   * How the command line reads the flag's text: 'list' splits it at commas, 'numbers' too and reads
+   * numbers, 'weights' reads name:number pairs, 'number-or-list' reads one number or a list of them.
+   */
+  type: 'string' | 'number' | 'boolean' | 'list' | 'numbers' | 'weights' | 'number-or-list';
   /** The command line cannot run without it. */
   demanded?: true;
   /** Its name in jcjohnson/neural-style and neural-style-pt, which take -content_image and the like. */
@@ -225,6 +232,19 @@ export const optionTable = {
     default: 512,
     flag: { name: 'image-size', classic: 'image_size', group: 'Images', type: 'number' },
     description: 'Longest side of the result, in pixels',
+  }),
+  scales: option<number | number[]>({
+    check: integerOrIntegers,
+    default: 1,
+    flag: { name: 'scales', group: 'Images', type: 'number-or-list' },
+    description:
+      "Coarse-to-fine: how many sizes, stepping by √2 up to imageSize, or the sizes themselves, increasing, the last the result's; each starts from the one before, upsampled",
+  }),
+  iterationsPerScale: option<number | number[] | undefined>({
+    check: optional(integerOrIntegers),
+    defaultText: 'iterations at each scale',
+    flag: { name: 'iterations-per-scale', group: 'Optimisation', type: 'number-or-list' },
+    description: 'Iterations at each scale: one number for all, or one per scale',
   }),
   styleScale: option({
     check: positiveNumber,
@@ -446,8 +466,10 @@ export type OptionsOf<T> = { [Name in Demanded & keyof T]: InputOf<T[Name]> } & 
   [Name in Exclude<keyof T, Demanded>]?: InputOf<T[Name]>;
 };
 
-/** A table's options checked, defaults filled in. */
-export type ResolvedOptionsOf<T> = { [Name in Exclude<keyof T, 'init'>]: ResolvedOf<T[Name]> } & { init: Init };
+/** A table's options checked, defaults filled in; the scales as sizes, with their iterations. */
+export type ResolvedOptionsOf<T> = {
+  [Name in Exclude<keyof T, 'init' | 'scales' | 'iterationsPerScale'>]: ResolvedOf<T[Name]>;
+} & { init: Init; scales: number[]; iterationsPerScale: number[] };
 
 /** What stylize() takes. */
 export type StylizeOptions = OptionsOf<Table>;
@@ -500,6 +522,7 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
     ]),
   ) as ResolvedOptions;
   resolved.init = init;
+  Object.assign(resolved, scaleSizes(given, resolved));
 
   // Validate interpreted options.
   if (given.colorTransfer !== undefined && resolved.colorMode !== 'histogram') {
@@ -531,6 +554,51 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
     );
   }
   return resolved;
+}
+
+/** The sizes of a coarse-to-fine run, smallest first, and each one's iterations. */
+function scaleSizes(given: Record<string, unknown>, resolved: ResolvedOptions) {
+  const scales = resolved.scales as number | number[];
+  let sizes: number[];
+  if (Array.isArray(scales)) {
+    sizes = scales;
+    if (!sizes.every((size, index) => index === 0 || size > sizes[index - 1]))
+      throw invalid('scales', 'sizes that increase', scales);
+    if (given.imageSize !== undefined && given.imageSize !== sizes.at(-1)) {
+      throw new OptionError(
+        'ERR_INVALID_OPTION',
+        (names) =>
+          `${names('scales')} ends at ${sizes.at(-1)} pixels, but ${names('imageSize')} is ${String(given.imageSize)}: the last scale is the result's size, so leave ${names('imageSize')} out or make the two agree`,
+        'RangeError',
+      );
+    }
+  } else {
+    // Each size √2 times the one before, the last imageSize: the pixels double at each scale.
+    sizes = Array.from({ length: scales }, (_, index) =>
+      Math.max(1, Math.round(resolved.imageSize / Math.SQRT2 ** (scales - 1 - index))),
+    );
+    if (new Set(sizes).size !== sizes.length) {
+      throw new OptionError(
+        'ERR_INVALID_OPTION',
+        (names) =>
+          `${names('scales')} ${scales} steps below one pixel from ${names('imageSize')} ${resolved.imageSize}`,
+        'RangeError',
+      );
+    }
+  }
+  const perScale = resolved.iterationsPerScale as number | number[] | undefined;
+  if (perScale !== undefined && given.iterations !== undefined) {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) =>
+        `${names('iterations')} and ${names('iterationsPerScale')} both say how many iterations to run: give one of them`,
+      'TypeError',
+    );
+  }
+  if (Array.isArray(perScale) && perScale.length !== sizes.length)
+    throw invalid('iterationsPerScale', `a positive integer or an array of ${sizes.length}, one per scale`, perScale);
+  const iterations = Array.isArray(perScale) ? perScale : sizes.map(() => perScale ?? resolved.iterations);
+  return { scales: sizes, iterationsPerScale: iterations, imageSize: sizes.at(-1)! };
 }
 
 /** An option's default as the docs and the help show it. */

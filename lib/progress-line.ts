@@ -42,18 +42,20 @@ export class ProgressLine {
   }
 
   update(event: ProgressEvent): void {
+    const scale = event.scales > 1 ? `Scale ${event.scale} / ${event.scales}, ` : '';
     if (!this.live) {
       if (this.printIter > 0 && event.iteration % this.printIter === 0) {
         this.stream.write(
-          `Iteration ${event.iteration} / ${event.iterations}: loss ${exponential(event.loss)} ` +
+          `${scale}Iteration ${event.iteration} / ${event.iterations}: loss ${exponential(event.loss)} ` +
             `(content ${exponential(event.content)}, style ${exponential(event.style)}, tv ${exponential(event.tv)})\n`,
         );
       }
       return;
     }
-    // The first and the last iteration are always drawn; those between, at most every redrawMs.
-    const first = this.first === undefined;
-    this.first ??= event;
+    // The first and the last iteration of each scale are always drawn; those between, at most
+    // every redrawMs. Each scale counts its iterations and time afresh.
+    const first = this.first?.scale !== event.scale;
+    if (first) this.first = event;
     const last = event.iteration === event.iterations;
     if (!first && !last && this.now() - this.drawnAt < this.redrawMs) return;
     const done = event.iteration - this.first!.iteration;
@@ -61,7 +63,9 @@ export class ProgressLine {
     const rate = perSecond === undefined ? '' : ` · ${perSecond.toFixed(perSecond < 10 ? 2 : 1)} it/s`;
     const left =
       perSecond === undefined || last ? '' : ` · ${duration((event.iterations - event.iteration) / perSecond)} left`;
-    this.draw(`Iteration ${event.iteration} / ${event.iterations} · loss ${exponential(event.loss)}${rate}${left}`);
+    this.draw(
+      `${scale}Iteration ${event.iteration} / ${event.iterations} · loss ${exponential(event.loss)}${rate}${left}`,
+    );
   }
 
   /** Ends the live line, so that what follows starts on a line of its own. */

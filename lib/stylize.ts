@@ -1,5 +1,5 @@
 import { cpuBfloat16 } from './cpus';
-import { addon, nativeStylizeOptions } from './native';
+import { addon, NativeResult, nativeStylizeOptions } from './native';
 import { decodeImage, decodeImages, encodeImage, writeImage } from './image';
 import { availableMemory, checkSizes, styleName } from './memory';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
@@ -138,10 +138,10 @@ function withRemedy(error: EngineFailure, o: ResolvedOptions, given: StylizeOpti
 async function run(options: StylizeOptions): Promise<Result> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
-  const styleSize = Math.ceil(o.styleScale * o.imageSize);
   // A run that cannot land on a GPU: the CPU's memory and arithmetic are what count.
   const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon.runtimeInfo().cudaDevices === 0);
-  await checkSizes(o, styleSize, cpuOnly);
+  // The largest scale, checked before the first starts.
+  await checkSizes(o, styleSizeAt(o, o.imageSize), cpuOnly);
   if (o.model !== 'random') await verifyTorchScript(o.model, `Model ${o.model}`);
   if (o.model === 'random' && !warnedRandomWeights) {
     warnedRandomWeights = true;
@@ -157,52 +157,79 @@ async function run(options: StylizeOptions): Promise<Result> {
       { code: 'NEURAL_STYLE_SLOW_BFLOAT16' },
     );
   }
+
+  // Coarse to fine: each scale starts from the one before's result, upsampled to its size.
+  let native: NativeResult | undefined;
+  let iterations = 0;
+  let elapsedMs = 0;
+  for (const index of o.scales.keys()) {
+    native = await runScale(o, options, index, native?.image);
+    iterations += native.iterations;
+    elapsedMs += native.elapsedMs;
+  }
+  const { image, ...summary } = native!;
+  const result: Result = { ...summary, iterations, elapsedMs, threads: o.threads, image: stylized(image) };
+  if (o.output) {
+    await writeImage(image, o.output);
+    result.output = o.output;
+  }
+  return result;
+}
+
+const styleSizeAt = (o: ResolvedOptions, size: number) => Math.ceil(o.styleScale * size);
+
+/** One scale of a run: its images decoded at its size, started from `previous` when there is one. */
+async function runScale(
+  o: ResolvedOptions,
+  given: StylizeOptions,
+  index: number,
+  previous: RgbImage | undefined,
+): Promise<NativeResult> {
+  const size = o.scales[index];
   const [content, ...styles] = await decodeImages([
-    [o.content, 'content', o.imageSize],
-    ...o.style.map((style, index) => [style, styleName(o, index), styleSize] as const),
+    [o.content, 'content', size],
+    ...o.style.map((style, styleIndex) => [style, styleName(o, styleIndex), styleSizeAt(o, size)] as const),
   ]);
   // Decoded only now: it takes the content's size.
+  const startInput = previous ? { ...previous, channels: 3 as const } : o.initImage;
   const initImage =
-    o.initImage === undefined
+    startInput === undefined
       ? undefined
-      : await decodeImage(o.initImage, 'initImage', { width: content.width, height: content.height });
+      : await decodeImage(startInput, previous ? 'the previous scale' : 'initImage', {
+          width: content.width,
+          height: content.height,
+        });
   throwIfAborted(o.signal);
 
+  const scale = { scale: index + 1, scales: o.scales.length };
+  const iterations = o.iterationsPerScale[index];
   const onProgress = o.onProgress;
   // The estimate above can be short; the engine refuses tensor memory past what is available now.
   const job = addon.stylize(
-    nativeStylizeOptions(o, { content, styles, initImage }, availableMemory()),
+    nativeStylizeOptions(
+      { ...o, iterations, init: previous ? 'image' : o.init },
+      { content, styles, initImage },
+      availableMemory(),
+    ),
     onProgress &&
       ((event) =>
         onProgress({
           ...event,
-          iterations: o.iterations,
+          iterations,
+          ...scale,
           preview: event.preview && stylized(event.preview),
         } satisfies ProgressEvent)),
   );
   const abort = () => job.cancel();
   o.signal?.addEventListener('abort', abort, { once: true });
   runsUnderWay.add(job);
-  let native;
   try {
-    native = await job.promise;
+    return await job.promise;
   } catch (error) {
     if ((error as Error).name === 'AbortError') throw new AbortError(undefined, { cause: o.signal?.reason });
-    throw withRemedy(error as EngineFailure, o, options);
+    throw withRemedy(error as EngineFailure, o, given);
   } finally {
     runsUnderWay.delete(job);
     o.signal?.removeEventListener('abort', abort);
   }
-
-  const { image, ...summary } = native;
-  const result: Result = {
-    ...summary,
-    threads: o.threads,
-    image: stylized(image),
-  };
-  if (o.output) {
-    await writeImage(image, o.output);
-    result.output = o.output;
-  }
-  return result;
 }

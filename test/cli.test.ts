@@ -67,6 +67,8 @@ test('--json prints a progress object per reported iteration, then a done object
     'event',
     'iteration',
     'iterations',
+    'scale',
+    'scales',
     'loss',
     'content',
     'style',

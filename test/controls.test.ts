@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { ProgressEvent, stylize, StylizeOptions } from '../lib';
-import { flagNames } from '../lib/cli';
+import { flagNames, iterationPath } from '../lib/cli';
 import { OptionError } from '../lib/errors';
+import { decodeImage } from '../lib/image';
 import { addon } from '../lib/native';
 import { resolveOptions } from '../lib/options';
-import { fixture, luma, pattern, patternPng, png, relativeError, temporaryDir } from './helpers';
+import { fixture, largestDifference, luma, pattern, patternPng, png, relativeError, temporaryDir } from './helpers';
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
   return {
@@ -226,5 +227,65 @@ describe('styles from a folder', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty);
     expect(() => resolveOptions({ content, model, style: empty })).toThrow(`style is a folder without images`);
+  });
+});
+
+describe('coarse to fine', () => {
+  test('each scale in order, each from the one before; the result at the last size', async () => {
+    const { events, result } = await recorded(
+      await base({ scales: [24, 40], iterations: undefined, iterationsPerScale: [20, 3], previewInterval: 1 }),
+    );
+    expect(events.map((e) => [e.scale, e.iteration, e.iterations, e.scales])).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => [1, i + 1, 20, 2]),
+      ...[1, 2, 3].map((iteration) => [2, iteration, 3, 2]),
+    ]);
+    expect([events[0].preview!.width, events[0].preview!.height]).toEqual([24, 19]);
+    expect([result.image.width, result.image.height, result.iterations]).toEqual([40, 32, 23]);
+    expect(result.image.data.equals(events.at(-1)!.preview!.data)).toBe(true);
+    // The second scale starts from the first's result, upsampled: its first image is that.
+    const firstResult = events[19].preview!;
+    const upsampled = await decodeImage({ ...firstResult, channels: 3 }, 'previous', { width: 40, height: 32 });
+    expect(largestDifference(events[20].preview!.data, upsampled.data)).toBeLessThanOrEqual(1);
+  });
+
+  test('at equal iterations at the top scale, the loss is no worse than a single scale run', async () => {
+    const [single, coarseToFine] = await Promise.all([
+      stylize(await base({ iterations: 30 })),
+      stylize(await base({ scales: [28, 40], iterations: 30 })),
+    ]);
+    expect(coarseToFine.iterations).toBe(60);
+    expect(coarseToFine.loss).toBeLessThanOrEqual(single.loss);
+  });
+
+  test('a count steps by √2 up to imageSize; the sizes and iterations are checked', () => {
+    const images = { content: Buffer.from('x'), style: Buffer.from('y'), model: 'random' };
+    expect(resolveOptions({ ...images, scales: 3, imageSize: 1024 })).toMatchObject({
+      scales: [512, 724, 1024],
+      iterationsPerScale: [1000, 1000, 1000],
+      imageSize: 1024,
+    });
+    expect(resolveOptions({ ...images, scales: [100, 300], iterationsPerScale: 7 })).toMatchObject({
+      imageSize: 300,
+      iterationsPerScale: [7, 7],
+    });
+    expect(() => resolveOptions({ ...images, scales: [300, 100] })).toThrow(
+      'Expected sizes that increase for scales but received 300,100',
+    );
+    expect(() => resolveOptions({ ...images, scales: [100, 300], imageSize: 512 })).toThrow(
+      "scales ends at 300 pixels, but imageSize is 512: the last scale is the result's size",
+    );
+    expect(() => resolveOptions({ ...images, scales: 2, iterationsPerScale: [1, 2, 3] })).toThrow(
+      'Expected a positive integer or an array of 2, one per scale for iterationsPerScale',
+    );
+    expect(() => resolveOptions({ ...images, iterations: 5, iterationsPerScale: 5 })).toThrow(
+      'iterations and iterationsPerScale both say how many iterations to run: give one of them',
+    );
+    expect(() => resolveOptions({ ...images, scales: 0 })).toThrow(/for scales/);
+  });
+
+  test('the command line names snapshots by scale when there are several', () => {
+    const event = { iteration: 50, scale: 2, scales: 3 } as ProgressEvent;
+    expect(iterationPath('/tmp/out.png', event)).toBe('/tmp/out_scale2_50.png');
+    expect(iterationPath('/tmp/out.png', { ...event, scale: 1, scales: 1 })).toBe('/tmp/out_50.png');
   });
 });

@@ -15,6 +15,8 @@ const event = (iteration: number, elapsedMs: number): ProgressEvent => ({
   style: 234,
   tv: 0.5,
   elapsedMs,
+  scale: 1,
+  scales: 1,
 });
 
 test('on a terminal: a line while loading, then one line redrawn with the rate and the time left', () => {
