@@ -7,6 +7,9 @@ import { hideBin } from 'yargs/helpers';
 import { nearest } from './checks';
 import { OptionError, OptionNames } from './errors';
 import { fromClassicFlags } from './classic-flags';
+import { writeFile } from 'node:fs/promises';
+
+import { writeAtomically } from './files';
 import { writeImage } from './image';
 import { ProgressLine } from './progress-line';
 import type { PretrainedWeights } from './models';
@@ -15,6 +18,7 @@ import {
   helpGroups,
   optionTable,
   OptionTable,
+  poolings,
   preprocessings,
   ProgressEvent,
   StylizeOptions,
@@ -116,9 +120,23 @@ const downloadFlags = {
 } as const;
 
 const convertFlags = {
-  weights: { type: 'string', demandOption: true, describe: "A VGG-19 state dict (.pth) keyed as torchvision's" },
+  weights: {
+    type: 'string',
+    demandOption: true,
+    describe: "A VGG-19 state dict (.pth) keyed as torchvision's (0.weight …) or by layer (conv1_1.weight …)",
+  },
   preprocess: { choices: preprocessings, demandOption: true, describe: 'How the weights expect their input' },
   output: downloadFlags.output,
+  'normalize-on': {
+    type: 'string',
+    describe:
+      "Store the normalised network (Gatys et al.): each filter's mean activation over these images (comma-separated, or a folder) made 1",
+  },
+  pooling: { choices: poolings, describe: 'The pooling the normalisation runs with (default: avg)' },
+} as const;
+
+const plotFlags = {
+  output: { type: 'string', describe: 'Where to write the SVG (default: the record with .svg for .json)' },
 } as const;
 
 type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCamelCase<
@@ -127,7 +145,7 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-const commands = ['download-model', 'convert-model'];
+const commands = ['download-model', 'convert-model', 'plot'];
 
 /** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
 function unknownArguments(message: string, known: string[]): Error | undefined {
@@ -209,6 +227,15 @@ export async function main(
       (command) => command.options(convertFlags),
       (args) => convertCommand(args),
     )
+    .command(
+      'plot <record>',
+      'Draw the losses of a run recorded with --record as an SVG, on a log scale',
+      (command) =>
+        command
+          .positional('record', { type: 'string', describe: 'The OUTPUT.record.json of a run' })
+          .options(plotFlags),
+      (args) => plotCommand(args as Arguments<typeof plotFlags> & { record: string }),
+    )
     .example('$0 --content photo.jpg --style painting.jpg --output out.png', 'Stylize at 512 px with the default model')
     .example(
       '$0 --content photo.jpg --style a.jpg,b.jpg --style-blend-weights 3,1 --output out.png',
@@ -264,8 +291,24 @@ async function downloadCommand(args: Arguments<typeof downloadFlags>, signal?: A
 
 async function convertCommand(args: Arguments<typeof convertFlags>): Promise<void> {
   const { convertModel } = await import('./models');
-  const result = await convertModel({ weights: args.weights, preprocess: args.preprocess, output: args.output });
-  print(`Wrote ${result.output} (${result.preprocess} preprocessing)`);
+  const normalizeOn = args.normalizeOn === undefined ? undefined : list(args.normalizeOn);
+  const result = await convertModel({
+    weights: args.weights,
+    preprocess: args.preprocess,
+    output: args.output,
+    normalizeOn,
+    pooling: args.pooling,
+  });
+  print(`Wrote ${result.output} (${result.preprocess} preprocessing${normalizeOn ? ', normalised' : ''})`);
+}
+
+async function plotCommand(args: Arguments<typeof plotFlags> & { record: string }): Promise<void> {
+  const { readRecord } = await import('./record');
+  const { lossPlot } = await import('./plot');
+  const record = await readRecord(args.record);
+  const output = args.output ?? args.record.replace(/(\.json)?$/i, '.svg');
+  await writeAtomically(output, (temporary) => writeFile(temporary, lossPlot(record)));
+  print(`Wrote ${output} (${record.iterations.length} iterations)`);
 }
 
 async function stylizeCommand(args: yargs.ArgumentsCamelCase, table: OptionTable, signal?: AbortSignal): Promise<void> {

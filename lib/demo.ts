@@ -1,5 +1,5 @@
 // `npm run demo`: draws an example content and style image (SVG, rasterised by sharp), then
-// stylizes one with the other and prints where the result went.
+// stylizes one with the other and prints where the result and its contact sheet went.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -77,11 +77,15 @@ async function main(): Promise<void> {
     init: 'image',
     ...(model === 'random' ? untrainedSettings : {}),
     progressInterval: 25,
+    // One picture of the run: the pair, snapshots along the way and the result.
+    previewInterval: 50,
+    contactSheet: true,
     onProgress: (event) =>
       console.log(`iteration ${event.iteration}/${iterations}  loss ${event.loss.toExponential(3)}`),
   });
   console.log(
-    `content: ${contentPath}\nstyle:   ${stylePath}\nresult:  ${result.output}  (${(result.elapsedMs / 1000).toFixed(1)} s on ${result.device})`,
+    `content: ${contentPath}\nstyle:   ${stylePath}\nresult:  ${result.output}  (${(result.elapsedMs / 1000).toFixed(1)} s on ${result.device})\n` +
+      `sheet:   ${result.contactSheet}  (the pair, a snapshot every 50 iterations, the result)`,
   );
 }
 

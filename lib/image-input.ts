@@ -45,6 +45,14 @@ export interface RgbImage {
   data: Buffer;
 }
 
+/** A one-channel 8-bit image: a mask, 255 where it applies fully. */
+export interface GreyImage {
+  width: number;
+  height: number;
+  /** width * height bytes. */
+  data: Buffer;
+}
+
 /** An image the run made: raw RGB, and a way to encode it. */
 export interface StylizedImage extends RgbImage {
   /** Encodes the image, for example as 'png' or 'jpeg'. */

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import sharp from 'sharp';
 
 import { writeAtomically } from './files';
-import { CheckedImageInput, outputFormats, OutputFormat, RgbImage } from './image-input';
+import { CheckedImageInput, GreyImage, outputFormats, OutputFormat, RgbImage } from './image-input';
 
 export type { OutputFormat } from './image-input';
 
@@ -66,6 +66,30 @@ export async function decodeImage(
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, data };
+  } catch (error) {
+    throw unreadable(input, name, error);
+  }
+}
+
+/**
+ * Decodes a mask: its grey level (transparency as black), 255 where it applies fully, scaled to
+ * exactly `size` with a kernel that keeps soft edges soft and adds no ringing.
+ */
+export async function decodeMask(
+  input: CheckedImageInput,
+  name: string,
+  size: { width: number; height: number },
+): Promise<GreyImage> {
+  try {
+    const { data, info } = await open(input)
+      .rotate()
+      .flatten({ background: '#000000' })
+      .toColourspace('b-w')
+      .resize({ ...size, fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) throw new Error(`${info.channels} channels after conversion to grey`);
     return { width: info.width, height: info.height, data };
   } catch (error) {
     throw unreadable(input, name, error);

@@ -1,6 +1,9 @@
 export { stylize, AbortError } from './stylize';
 export type { Result } from './stylize';
 export { defaults } from './options';
+export { lossPlot } from './plot';
+export { readRecord } from './record';
+export type { RecordedInput, RecordedIteration, RunRecord } from './record';
 export { convertModel, downloadModel, pretrainedWeights } from './models';
 export type {
   ConvertModelOptions,
@@ -11,6 +14,8 @@ export type {
   PretrainedWeights,
 } from './models';
 export type {
+  ColorMode,
+  ColorTransfer,
   Device,
   ImageInput,
   Init,
@@ -21,6 +26,7 @@ export type {
   ProgressEvent,
   RawImage,
   RgbImage,
+  StyleNormalization,
   StylizedImage,
   StylizeOptions,
 } from './options';

@@ -8,7 +8,9 @@ import { readStateDict } from './checkpoint';
 import { temporaryPathBeside, writeAtomically } from './files';
 import { addon } from './native';
 import { checkFile, invalid, oneOf, writablePath } from './checks';
-import { packageModelPath, Preprocess, preprocessings } from './options';
+import { decodeImages } from './image';
+import type { CheckedImageInput, ImageInput } from './image-input';
+import { imagesOrFolders, packageModelPath, Pooling, poolings, Preprocess, preprocessings } from './options';
 import { AbortError } from './stylize';
 
 export type PretrainedWeights = 'caffe' | 'torchvision';
@@ -42,6 +44,13 @@ export interface ConvertModelOptions {
   preprocess: Preprocess;
   /** Where to write the model: default `models/vgg19.pt` in this package, where it is found by default. */
   output?: string;
+  /**
+   * Store the normalised network (Gatys et al.): each filter's mean activation over these images
+   * (paths, Buffers, raw pixels or folders of images, each at 512 pixels) made 1.
+   */
+  normalizeOn?: ImageInput | ImageInput[];
+  /** The pooling the normalisation runs with, as the runs that use the model should: default avg. */
+  pooling?: Pooling;
 }
 
 export interface DownloadProgress {
@@ -89,24 +98,43 @@ function describeShape(shape: number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
+// The same convolutions named as the layers are (conv1_1 …), as the authors' vgg_conv.pth keys them.
+const convolutionNames = [2, 2, 4, 4, 4].flatMap((count, block) =>
+  Array.from({ length: count }, (_, i) => `conv${block + 1}_${i + 1}`),
+);
+
+/** Normalisation before writing: the images and the pooling it runs with. */
+interface Normalization {
+  calibration: CheckedImageInput[];
+  pooling: Pooling;
+}
+
 /** Reads the VGG-19 state dict at `path` (named `source` in errors) and writes it as the model. */
-async function writeVgg19(path: string, source: string, preprocess: Preprocess, output: string): Promise<ModelFile> {
-  const state = await readStateDict(path, (name) => /^(features\.)?\d+\.(weight|bias)$/.test(name));
+async function writeVgg19(
+  path: string,
+  source: string,
+  preprocess: Preprocess,
+  output: string,
+  normalization?: Normalization,
+): Promise<ModelFile> {
+  const state = await readStateDict(path, (name) => /^(features\.)?(\d+|conv\d_\d)\.(weight|bias)$/.test(name));
+  const named = [...state.keys()].some((name) => name.startsWith('conv'));
   const prefix = [...state.keys()].some((name) => name.startsWith('features.')) ? 'features.' : '';
-  const names = convolutionIndices.flatMap((index) => [`${prefix}${index}.weight`, `${prefix}${index}.bias`]);
+  const keys = named ? convolutionNames : convolutionIndices.map((index) => `${prefix}${index}`);
+  const names = keys.flatMap((key) => [`${key}.weight`, `${key}.bias`]);
   const missing = names.filter((name) => !state.has(name));
   if (missing.length > 0) {
     const more = missing.length > 3 ? ` and ${missing.length - 3} more` : '';
     throw new Error(`${source} is not a VGG-19 state dict: it lacks ${missing.slice(0, 3).join(', ')}${more}`);
   }
   let channels = 3;
-  const convolutions = convolutionIndices.map((index) => {
-    const weight = state.get(`${prefix}${index}.weight`)!;
-    const bias = state.get(`${prefix}${index}.bias`)!;
+  const convolutions = keys.map((key) => {
+    const weight = state.get(`${key}.weight`)!;
+    const bias = state.get(`${key}.bias`)!;
     const outChannels = weight.shape[0];
     const misfit = (name: string, shape: number[], expected: number[]) =>
       new Error(
-        `${source} does not fit VGG-19: ${prefix}${index}.${name} has shape ${describeShape(shape)}, expected ${describeShape(expected)}`,
+        `${source} does not fit VGG-19: ${key}.${name} has shape ${describeShape(shape)}, expected ${describeShape(expected)}`,
       );
     const expectedWeight = [outChannels, channels, 3, 3];
     if (describeShape(weight.shape) !== describeShape(expectedWeight))
@@ -116,7 +144,29 @@ async function writeVgg19(path: string, source: string, preprocess: Preprocess, 
     channels = outChannels;
     return convolution;
   });
-  await writeAtomically(output, (temporary) => addon.saveModel({ path: temporary, preprocess, convolutions }));
+  if (!normalization) {
+    await writeAtomically(output, (temporary) => addon.saveModel({ path: temporary, preprocess, convolutions }));
+    return { output, preprocess };
+  }
+  const calibration = await decodeImages(
+    normalization.calibration.map((image, index) => [image, `normalizeOn[${index}]`, 512] as const),
+  );
+  await writeAtomically(output, async (temporary) => {
+    const converted = temporaryPathBeside(output, 'raw');
+    try {
+      await addon.saveModel({ path: converted, preprocess, convolutions });
+      await addon.normalizeModel({
+        modelPath: converted,
+        preprocess,
+        pooling: normalization.pooling,
+        precision: 'float32',
+        calibration,
+        path: temporary,
+      });
+    } finally {
+      await rm(converted, { force: true });
+    }
+  });
   return { output, preprocess };
 }
 
@@ -133,7 +183,14 @@ export async function convertModel(options: ConvertModelOptions): Promise<ModelF
   if (typeof weights !== 'string' || weights === '') throw invalid('weights', 'the path of a .pth file', weights);
   checkFile('weights', weights);
   const preprocess = oneOf(preprocessings)('preprocess', options.preprocess);
-  return writeVgg19(weights, weights, preprocess, modelOutput(options.output));
+  const pooling = oneOf(poolings)('pooling', options.pooling ?? 'avg');
+  if (options.pooling !== undefined && options.normalizeOn === undefined)
+    throw new Error('pooling matters only to a normalised model: give normalizeOn too, or leave pooling out');
+  const normalization =
+    options.normalizeOn === undefined
+      ? undefined
+      : { calibration: imagesOrFolders('normalizeOn', options.normalizeOn), pooling };
+  return writeVgg19(weights, weights, preprocess, modelOutput(options.output), normalization);
 }
 
 /**

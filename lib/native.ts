@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
+import type { GreyImage } from './image-input';
 import { optionTable, ResolvedOptions, RgbImage } from './options';
 
 const packageRoot = resolve(__dirname, '..');
@@ -30,6 +31,8 @@ export interface NativeModelOptions {
 export interface NativeStylizeOptions extends NativeModelOptions {
   content: RgbImage;
   styles: RgbImage[];
+  /** One per style, at the content's size; empty: every style everywhere. */
+  styleMasks: GreyImage[];
   iterations: number;
   optimizer: string;
   learningRate: number;
@@ -38,6 +41,7 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   /** With init 'image': the start instead of the content, at the content's size. */
   initImage?: RgbImage;
   seed: number;
+  normalizeNetwork: boolean;
   originalColors: boolean;
   colorMode: string;
   colorTransfer: string;
@@ -121,6 +125,13 @@ export interface NativeAddon {
   /** The style's colours matched to the content's, as colorMode 'histogram' does: 0..1, not clamped. */
   matchColours(options: { style: RgbImage; content: RgbImage; colorTransfer: string }): Promise<PlanarImage>;
   saveModel(options: NativeSaveModelOptions): Promise<void>;
+  /** Loads the model, normalises it on the calibration images (Gatys et al.) and writes it to `path`. */
+  normalizeModel(
+    options: Pick<NativeModelOptions, 'modelPath' | 'preprocess' | 'pooling' | 'precision'> & {
+      calibration: RgbImage[];
+      path: string;
+    },
+  ): Promise<void>;
   runtimeInfo(): NativeRuntimeInfo;
 }
 
@@ -147,10 +158,15 @@ export function nativeModelOptions(o: ResolvedOptions): NativeModelOptions {
 /** What the engine's stylize() reads, from resolved options and the images decoded for them. */
 export function nativeStylizeOptions(
   o: ResolvedOptions,
-  images: { content: RgbImage; styles: RgbImage[]; initImage?: RgbImage },
+  images: { content: RgbImage; styles: RgbImage[]; styleMasks?: GreyImage[]; initImage?: RgbImage },
   availableMemory: number,
 ): NativeStylizeOptions {
-  return { ...(engineOptions(o, ['model', 'run']) as unknown as NativeStylizeOptions), ...images, availableMemory };
+  return {
+    ...(engineOptions(o, ['model', 'run']) as unknown as NativeStylizeOptions),
+    styleMasks: [],
+    ...images,
+    availableMemory,
+  };
 }
 
 /** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */

@@ -124,7 +124,8 @@ export function option<Resolved, Input>(spec: OptionSpec<Resolved, Input>) {
   return spec;
 }
 
-const styleName = (count: number, index: number) => (count > 1 ? `style[${index}]` : 'style');
+/** `style` for the only one of a list, `style[1]` for the second of several. */
+const itemName = (name: string, count: number, index: number) => (count > 1 ? `${name}[${index}]` : name);
 
 /** The image files in a folder, in name order: what a folder given as a style stands for. */
 function imagesIn(name: string, folder: string): string[] {
@@ -141,15 +142,21 @@ function imagesIn(name: string, folder: string): string[] {
   return files;
 }
 
-const styleImages = check('an image, a folder of images, or a non-empty array of them', (name, value) => {
+/** Images: one, a folder standing for those in it, or a non-empty array of either. */
+export const imagesOrFolders = check('an image, a folder of images, or a non-empty array of them', (name, value) => {
   const given = Array.isArray(value) ? value : [value];
-  if (given.length === 0) throw invalid(name, styleImages.expected, value);
+  if (given.length === 0) throw invalid(name, imagesOrFolders.expected, value);
   const list = given.flatMap((style, index) =>
     typeof style === 'string' && style !== '' && existsSync(style) && statSync(style).isDirectory()
-      ? imagesIn(styleName(given.length, index), style)
+      ? imagesIn(itemName(name, given.length, index), style)
       : [style],
   );
-  return list.map((style, index) => imageInput(styleName(list.length, index), style));
+  return list.map((style, index) => imageInput(itemName(name, list.length, index), style));
+});
+
+const imageList = check('a non-empty array of images', (name, value) => {
+  if (!Array.isArray(value) || value.length === 0) throw invalid(name, imageList.expected, value);
+  return value.map((image, index) => imageInput(`${name}[${index}]`, image));
 });
 
 // How many there must be depends on the styles: resolveOptions checks that.
@@ -210,7 +217,7 @@ export const optionTable = {
     description: 'The image whose content is kept: a path, encoded bytes, or raw pixels',
   }),
   style: option<CheckedImageInput[], ImageInput | ImageInput[]>({
-    check: styleImages,
+    check: imagesOrFolders,
     flag: { name: 'style', classic: 'style_image', group: 'Images', type: 'list', demanded: true },
     description: 'The style image, or several to blend (on the command line, separated by commas)',
   }),
@@ -221,6 +228,13 @@ export const optionTable = {
     engine: 'model',
     flag: { name: 'style-blend-weights', classic: 'style_blend_weights', group: 'Weights', type: 'numbers' },
     description: 'Relative weight of each style image when blending several',
+  }),
+  styleMasks: option<CheckedImageInput[] | undefined, ImageInput[] | undefined>({
+    check: optional(imageList),
+    defaultText: 'none: every style everywhere',
+    flag: { name: 'style-masks', group: 'Images', type: 'list' },
+    description:
+      "One mask per style image, white where that style applies (Gatys et al. 2017's spatial control; soft edges kept), scaled to the content's size",
   }),
   output: option<string | undefined>({
     check: outputPath,
@@ -406,6 +420,14 @@ export const optionTable = {
     description:
       "CPU threads; 0 for one per core the process can use (its CPU affinity and a container's CPU quota count)",
   }),
+  normalizeNetwork: option({
+    check: boolean,
+    default: false,
+    engine: 'run',
+    flag: { name: 'normalize-network', group: 'Model', type: 'boolean' },
+    description:
+      "Scale each convolution so that its filters' mean activation over the content and style images is 1, as Gatys et al. normalised VGG-19 (convert-model --normalize-on stores such a model)",
+  }),
   originalColors: option({
     check: boolean,
     default: false,
@@ -428,6 +450,20 @@ export const optionTable = {
     engine: 'run',
     flag: { name: 'color-transfer', group: 'Output', type: 'string' },
     description: "With colorMode 'histogram': the square root of the colour covariance the match uses",
+  }),
+  record: option({
+    check: boolean,
+    default: false,
+    flag: { name: 'record', group: 'Output', type: 'boolean' },
+    description:
+      "Keep a record of the run (result.record, and with output OUTPUT.record.json): every option, the versions, the SHA-256 of the model and images, timings and every iteration's losses",
+  }),
+  contactSheet: option({
+    check: boolean,
+    default: false,
+    flag: { name: 'contact-sheet', group: 'Output', type: 'boolean' },
+    description:
+      'With output: also write OUTPUT.sheet.ext, one image of the content, the styles, the previews and the result, labelled',
   }),
   progressInterval: option({
     check: positiveInteger,
@@ -542,7 +578,25 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
       'TypeError',
     );
   }
-  const { style: styles, styleBlendWeights } = resolved;
+  if (resolved.contactSheet && resolved.output === undefined) {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) => `${names('contactSheet')} is written beside ${names('output')}: give ${names('output')} too`,
+      'TypeError',
+    );
+  }
+  const { style: styles, styleBlendWeights, styleMasks } = resolved;
+  if (styleMasks !== undefined && styleMasks.length !== styles.length) {
+    throw invalid('styleMasks', `an array of ${styles.length} images, one per style image`, styleMasks);
+  }
+  if (styleMasks !== undefined && styleBlendWeights.length > 0) {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) =>
+        `${names('styleMasks')} gives each style its own region, so ${names('styleBlendWeights')} has nothing to blend: give one of them`,
+      'TypeError',
+    );
+  }
   if (
     (styleBlendWeights.length > 0 && styleBlendWeights.length !== styles.length) ||
     (styleBlendWeights.length > 0 && !styleBlendWeights.some((weight) => weight > 0))

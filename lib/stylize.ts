@@ -1,10 +1,12 @@
 import { cpuBfloat16 } from './cpus';
 import { addon, NativeResult, nativeStylizeOptions } from './native';
-import { decodeImage, decodeImages, encodeImage, writeImage } from './image';
+import { decodeImage, decodeImages, decodeMask, encodeImage, writeImage } from './image';
 import { availableMemory, checkSizes, styleName } from './memory';
 import { ProgressEvent, ResolvedOptions, resolveOptions, RgbImage, StylizedImage, StylizeOptions } from './options';
 import { OptionError, OptionNames } from './errors';
 import { verifyTorchScript } from './zip';
+import { contactSheet, Panel, sheetPathOf } from './contact-sheet';
+import { RunRecord, RunRecorder, writeRecord } from './record';
 
 /** The rejection of a run stopped through its AbortSignal. */
 export class AbortError extends Error {
@@ -30,6 +32,11 @@ export interface Result {
   threads: number;
   /** The file written, when `output` was given. */
   output?: string;
+  /** With `record`: the run's record, and where it was written (with `output`). */
+  record?: RunRecord;
+  recordPath?: string;
+  /** With `contactSheet`: the sheet's file. */
+  contactSheet?: string;
 }
 
 const stylized = (image: RgbImage): StylizedImage => ({ ...image, encode: (format) => encodeImage(image, format) });
@@ -158,12 +165,23 @@ async function run(options: StylizeOptions): Promise<Result> {
     );
   }
 
+  const recorder = o.record ? new RunRecorder(o) : undefined;
+  const previews: Panel[] = [];
+  const watch = (event: ProgressEvent) => {
+    recorder?.add(event);
+    if (o.contactSheet && event.preview) {
+      const at = event.scales > 1 ? `${o.scales[event.scale - 1]} px, ` : '';
+      previews.push({ label: `${at}iteration ${event.iteration}`, image: { ...event.preview, channels: 3 } });
+    }
+  };
+
   // Coarse to fine: each scale starts from the one before's result, upsampled to its size.
   let native: NativeResult | undefined;
   let iterations = 0;
   let elapsedMs = 0;
   for (const index of o.scales.keys()) {
-    native = await runScale(o, options, index, native?.image);
+    native = await runScale(o, options, index, native?.image, watch);
+    recorder?.scaleDone(o.scales[index], native);
     iterations += native.iterations;
     elapsedMs += native.elapsedMs;
   }
@@ -172,6 +190,22 @@ async function run(options: StylizeOptions): Promise<Result> {
   if (o.output) {
     await writeImage(image, o.output);
     result.output = o.output;
+  }
+  if (o.contactSheet) {
+    const styles = o.style.map((style, index) => ({
+      label: o.style.length > 1 ? `style ${index + 1}` : 'style',
+      image: style,
+    }));
+    const finalPanel = { label: 'result', image: { ...image, channels: 3 as const } };
+    result.contactSheet = sheetPathOf(o.output!);
+    await writeImage(
+      await contactSheet([{ label: 'content', image: o.content }, ...styles, ...previews, finalPanel]),
+      result.contactSheet,
+    );
+  }
+  if (recorder) {
+    result.record = await recorder.finish(addon.runtimeInfo().torchVersion, result.device);
+    if (o.output) result.recordPath = await writeRecord(result.record, o.output);
   }
   return result;
 }
@@ -184,6 +218,7 @@ async function runScale(
   given: StylizeOptions,
   index: number,
   previous: RgbImage | undefined,
+  watch: (event: ProgressEvent) => void,
 ): Promise<NativeResult> {
   const size = o.scales[index];
   const [content, ...styles] = await decodeImages([
@@ -199,26 +234,38 @@ async function runScale(
           width: content.width,
           height: content.height,
         });
+  const contentSize = { width: content.width, height: content.height };
+  const styleMasks = await Promise.all(
+    (o.styleMasks ?? []).map((mask, maskIndex) => decodeMask(mask, `styleMasks[${maskIndex}]`, contentSize)),
+  );
   throwIfAborted(o.signal);
 
   const scale = { scale: index + 1, scales: o.scales.length };
   const iterations = o.iterationsPerScale[index];
-  const onProgress = o.onProgress;
+  const { onProgress, progressInterval } = o;
+  // A record keeps every iteration: the engine reports each, and the caller hears of those due.
+  const due = (event: ProgressEvent) =>
+    event.iteration % progressInterval === 0 || event.iteration === iterations || event.preview !== undefined;
+  const listening = onProgress !== undefined || o.record || o.contactSheet;
   // The estimate above can be short; the engine refuses tensor memory past what is available now.
   const job = addon.stylize(
     nativeStylizeOptions(
-      { ...o, iterations, init: previous ? 'image' : o.init },
-      { content, styles, initImage },
+      { ...o, iterations, init: previous ? 'image' : o.init, progressInterval: o.record ? 1 : progressInterval },
+      { content, styles, styleMasks, initImage },
       availableMemory(),
     ),
-    onProgress &&
-      ((event) =>
-        onProgress({
-          ...event,
-          iterations,
-          ...scale,
-          preview: event.preview && stylized(event.preview),
-        } satisfies ProgressEvent)),
+    listening
+      ? (native) => {
+          const event = {
+            ...native,
+            iterations,
+            ...scale,
+            preview: native.preview && stylized(native.preview),
+          } satisfies ProgressEvent;
+          watch(event);
+          if (onProgress && due(event)) onProgress(event);
+        }
+      : undefined,
   );
   const abort = () => job.cancel();
   o.signal?.addEventListener('abort', abort, { once: true });

@@ -2,17 +2,31 @@
 // was evaluated, per-layer style weights, the colour modes, and styles from a folder. (The
 // objective's per-layer weights and the paper's style normalisation are checked against PyTorch
 // in parity.test.ts.)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
-import { ProgressEvent, stylize, StylizeOptions } from '../lib';
-import { flagNames, iterationPath } from '../lib/cli';
+import { convertModel, lossPlot, ProgressEvent, readRecord, runtimeInfo, stylize, StylizeOptions } from '../lib';
+import { flagNames, iterationPath, main } from '../lib/cli';
 import { OptionError } from '../lib/errors';
-import { decodeImage } from '../lib/image';
-import { addon } from '../lib/native';
+import { decodeImage, decodeMask } from '../lib/image';
+import { addon, nativeModelOptions } from '../lib/native';
 import { resolveOptions } from '../lib/options';
-import { fixture, largestDifference, luma, pattern, patternPng, png, relativeError, temporaryDir } from './helpers';
+import {
+  fixture,
+  largestDifference,
+  luma,
+  pattern,
+  patternPng,
+  planar,
+  png,
+  referencePython,
+  relativeError,
+  temporaryDir,
+  writeRaw,
+} from './helpers';
 
 async function base(extra: Partial<StylizeOptions> = {}): Promise<StylizeOptions> {
   return {
@@ -287,5 +301,252 @@ describe('coarse to fine', () => {
     const event = { iteration: 50, scale: 2, scales: 3 } as ProgressEvent;
     expect(iterationPath('/tmp/out.png', event)).toBe('/tmp/out_scale2_50.png');
     expect(iterationPath('/tmp/out.png', { ...event, scale: 1, scales: 1 })).toBe('/tmp/out_50.png');
+  });
+});
+
+describe('runs you can reproduce, and look at', () => {
+  test('a record holds the options, versions, digests, timings and every iteration; the caller hears of those due', async () => {
+    const dir = temporaryDir();
+    const output = join(dir, 'out.png');
+    const content = await patternPng(0);
+    const heard: number[] = [];
+    const result = await stylize(
+      await base({
+        content,
+        output,
+        record: true,
+        iterations: 5,
+        seed: 7,
+        progressInterval: 2,
+        onProgress: (event) => heard.push(event.iteration),
+      }),
+    );
+    expect(heard).toEqual([2, 4, 5]);
+    expect(result.recordPath).toBe(join(dir, 'out.record.json'));
+    const record = await readRecord(result.recordPath!);
+    expect(record).toEqual(JSON.parse(JSON.stringify(result.record)));
+    const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    expect(record).toMatchObject({
+      format: 'neural-style-record',
+      package: `neural-style@${require('../package.json').version}`,
+      libtorch: runtimeInfo().torchVersion,
+      model: { source: 'random', seed: 7 },
+      inputs: { content: { sha256: sha256(content) } },
+      device: 'cpu',
+      threads: 2,
+      scales: [{ size: 40, width: 40, height: 32, iterations: 5 }],
+      output: { source: output, sha256: sha256(readFileSync(output)) },
+    });
+    expect(record.options).toMatchObject({ iterations: 5, seed: 7, imageSize: 40, styleWeight: 100, colorMode: 'rgb' });
+    expect(record.iterations.map((i) => i.iteration)).toEqual([1, 2, 3, 4, 5]);
+    expect(record.iterations.at(-1)!.loss).toBe(result.loss);
+    expect(record.totalMs).toBeGreaterThanOrEqual(record.scales[0].elapsedMs);
+  });
+
+  test.each([1, 2])('with %i thread(s), the same inputs and seed give the same bytes and losses', async (threads) => {
+    const run = async () => (await stylize(await base({ threads, record: true, iterations: 8 })))!;
+    const [first, second] = [await run(), await run()];
+    expect(first.image.data.equals(second.image.data)).toBe(true);
+    expect(second.record!.iterations.map((i) => i.loss)).toEqual(first.record!.iterations.map((i) => i.loss));
+  });
+
+  test('neural-style plot draws a record as an SVG: a line per term on a log scale, the scales marked', async () => {
+    const dir = temporaryDir();
+    const output = join(dir, 'out.png');
+    const result = await stylize(
+      await base({ output, record: true, scales: [24, 40], iterations: undefined, iterationsPerScale: 4 }),
+    );
+    const svg = lossPlot(result.record!);
+    expect(svg.match(/<path /g)).toHaveLength(3);
+    expect(svg).toContain('>40 px</text>');
+    expect(svg).toMatch(/>1e-?\d+<\/text>/);
+    expect((await sharp(Buffer.from(svg)).metadata()).format).toBe('svg');
+    // Without total variation there is no tv line.
+    const untextured = await stylize(await base({ record: true, tvWeight: 0, iterations: 3 }));
+    expect(lossPlot(untextured.record!).match(/<path /g)).toHaveLength(2);
+
+    const print = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await main(['plot', result.recordPath!]);
+    } finally {
+      print.mockRestore();
+    }
+    expect(readFileSync(join(dir, 'out.record.svg'), 'utf8')).toBe(svg);
+    await expect(main(['plot', output])).rejects.toThrow(`Could not read record ${output}`);
+    writeFileSync(join(dir, 'other.json'), '{"a": 1}');
+    await expect(main(['plot', join(dir, 'other.json')])).rejects.toThrow('is not a neural-style record');
+  });
+
+  test('a contact sheet shows the content, the style, the previews and the result, labelled', async () => {
+    const dir = temporaryDir();
+    const output = join(dir, 'out.png');
+    const result = await stylize(await base({ output, contactSheet: true, previewInterval: 3, iterations: 6 }));
+    expect(result.contactSheet).toBe(join(dir, 'out.sheet.png'));
+    // Five panels of 256 pixels and their labels, four to a row.
+    const sheet = sharp(result.contactSheet);
+    expect(await sheet.metadata()).toMatchObject({ width: 8 + 4 * 264, height: 8 + 2 * 288 });
+    // The result is the first panel of the second row, centred in its square.
+    const shown = await decodeImage({ ...result.image, channels: 3 }, 'result', 256);
+    const top = 8 + 288 + Math.floor((256 - shown.height) / 2);
+    const panel = await sharp(result.contactSheet)
+      .extract({ left: 8, top, width: shown.width, height: shown.height })
+      .removeAlpha()
+      .raw()
+      .toBuffer();
+    expect(largestDifference(panel, shown.data)).toBeLessThanOrEqual(1);
+    await expect(stylize(await base({ contactSheet: true }))).rejects.toThrow(
+      'contactSheet is written beside output: give output too',
+    );
+  });
+});
+
+describe('spatial control (guided Gram matrices)', () => {
+  /** Stripes of a period and direction: two styles that differ plainly. */
+  const stripes = (width: number, height: number, period: number, vertical: boolean) => {
+    const data = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const on = Math.floor((vertical ? x : y) / period) % 2 === 0;
+        data.fill(on ? 230 : 25, (y * width + x) * 3, (y * width + x) * 3 + 2);
+        data[(y * width + x) * 3 + 2] = on ? 200 : 40;
+      }
+    return { width, height, data };
+  };
+  const half = (width: number, height: number, left: boolean) => {
+    const data = Buffer.alloc(width * height);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) data[y * width + x] = x < width / 2 === left ? 255 : 0;
+    return { width, height, data, channels: 1 as const };
+  };
+  const crop = (image: { width: number; height: number; data: Buffer }, left: number, width: number) => {
+    const data = Buffer.alloc(width * image.height * 3);
+    for (let y = 0; y < image.height; y++)
+      image.data.copy(data, y * width * 3, (y * image.width + left) * 3, (y * image.width + left + width) * 3);
+    return { width, height: image.height, data };
+  };
+
+  test("in each region, the result's Gram matrices are nearer its own style's than the other's", async () => {
+    const [width, height] = [64, 32];
+    const styleLayers = ['relu1_1', 'relu2_1', 'relu3_1'];
+    // The same stripes, upright and lying: styles of like energy that differ plainly.
+    const styles = [stripes(48, 48, 4, true), stripes(48, 48, 4, false)];
+    const dir = temporaryDir();
+    const rightMask = join(dir, 'right.png');
+    await sharp(half(width, height, false).data, { raw: { width, height, channels: 1 } })
+      .png()
+      .toFile(rightMask);
+    const result = await stylize(
+      await base({
+        content: await png(pattern(width, height, 0)),
+        style: await Promise.all(styles.map(png)),
+        // Raw pixels, and a file.
+        styleMasks: [half(width, height, true), rightMask],
+        imageSize: width,
+        styleLayers,
+        contentWeight: 0,
+        styleWeight: 1e6,
+        iterations: 200,
+      }),
+    );
+    const options = nativeModelOptions(
+      resolveOptions({ content: Buffer.from('x'), style: Buffer.from('y'), model: 'random', styleLayers, threads: 2 }),
+    );
+    const asPlanar = (image: { width: number; height: number; data: Buffer }) => ({ ...image, data: planar(image) });
+    const styleLoss = async (region: ReturnType<typeof crop>, style: (typeof styles)[number]) =>
+      (
+        await addon.evaluate({
+          ...options,
+          content: asPlanar(region),
+          styles: [asPlanar(style)],
+          image: asPlanar(region),
+        })
+      ).style;
+    const left = crop(result.image, 0, width / 2);
+    const right = crop(result.image, width / 2, width / 2);
+    const [leftOwn, leftOther, rightOwn, rightOther] = await Promise.all([
+      styleLoss(left, styles[0]),
+      styleLoss(left, styles[1]),
+      styleLoss(right, styles[1]),
+      styleLoss(right, styles[0]),
+    ]);
+    expect(leftOwn).toBeLessThan(leftOther);
+    expect(rightOwn).toBeLessThan(rightOther);
+  });
+
+  test('masks keep soft edges, take the content size, and count one per style', async () => {
+    const ramp = Buffer.from(Array.from({ length: 16 }, (_, x) => x * 17));
+    const mask = await decodeMask({ width: 16, height: 1, data: ramp, channels: 1 }, 'styleMasks[0]', {
+      width: 16,
+      height: 1,
+    });
+    expect([...mask.data]).toEqual([...ramp]);
+    const images = { content: Buffer.from('x'), style: [Buffer.from('y'), Buffer.from('z')], model: 'random' };
+    expect(() => resolveOptions({ ...images, styleMasks: [Buffer.from('m')] })).toThrow(
+      'Expected an array of 2 images, one per style image for styleMasks',
+    );
+    expect(() =>
+      resolveOptions({ ...images, styleMasks: [Buffer.from('m'), Buffer.from('n')], styleBlendWeights: [1, 2] }),
+    ).toThrow('styleMasks gives each style its own region, so styleBlendWeights has nothing to blend');
+    await expect(stylize(await base({ styleMasks: [Buffer.from('not an image')] }))).rejects.toThrow(
+      /Could not read styleMasks\[0\] \(a Buffer of 12 bytes\) as an image/,
+    );
+  });
+});
+
+describe("the seed's normalised network", () => {
+  test("convert-model reads state dicts keyed by layer name, as the authors' vgg_conv.pth is", async () => {
+    const dir = temporaryDir();
+    const [named, numbered] = [join(dir, 'named.pt'), join(dir, 'numbered.pt')];
+    await convertModel({ weights: fixture('tiny-vgg-named.pth'), preprocess: 'caffe', output: named });
+    await convertModel({ weights: fixture('tiny-features.pth'), preprocess: 'caffe', output: numbered });
+    const first = async (model: string) =>
+      (await recorded(await base({ model, iterations: 1, imageSize: 40 }))).events[0].loss;
+    expect(await first(named)).toBe(await first(numbered));
+  });
+
+  test("convert-model --normalize-on: each filter's mean activation is 1 within 1e-3, no ReLU pattern changes", async () => {
+    const dir = temporaryDir();
+    const [original, normalized] = [join(dir, 'original.pt'), join(dir, 'normalized.pt')];
+    const calibration = [await patternPng(0), await patternPng(3)];
+    await convertModel({ weights: fixture('tiny-vgg-named.pth'), preprocess: 'caffe', output: original });
+    const converted = await convertModel({
+      weights: fixture('tiny-vgg-named.pth'),
+      preprocess: 'caffe',
+      output: normalized,
+      normalizeOn: calibration,
+    });
+    expect(converted.output).toBe(normalized);
+    const images = await Promise.all(
+      calibration.map(async (image, index) => {
+        const decoded = await decodeImage(image, 'calibration', 512);
+        return { path: writeRaw(dir, `${index}.u8`, decoded.data), width: decoded.width, height: decoded.height };
+      }),
+    );
+    const check = spawnSync(referencePython, [join(__dirname, 'python', 'check_normalized.py')], {
+      input: JSON.stringify({ original, normalized, preprocess: 'caffe', images }),
+      encoding: 'utf8',
+    });
+    expect(check.stderr).toBe('');
+    const answer = JSON.parse(check.stdout) as Record<string, number>;
+    expect(answer.layers).toBe(16);
+    expect(answer.worstDeviation).toBeLessThan(1e-3);
+    expect(answer.flipped).toBe(0);
+    expect(answer.deadFilters).toBeLessThan(10);
+    // And the network did change: its losses differ.
+    const first = async (model: string) => (await recorded(await base({ model, iterations: 1 }))).events[0].loss;
+    expect(relativeError(await first(normalized), await first(original))).toBeGreaterThan(1e-3);
+
+    await expect(
+      convertModel({ weights: fixture('tiny-vgg-named.pth'), preprocess: 'caffe', output: original, pooling: 'max' }),
+    ).rejects.toThrow('pooling matters only to a normalised model: give normalizeOn too');
+  });
+
+  test('normalizeNetwork in a run changes the objective and keeps it finite', async () => {
+    const [plain, normalized] = await Promise.all([
+      recorded(await base({ model: fixture('tiny-numbered.pt'), iterations: 3 })),
+      recorded(await base({ model: fixture('tiny-numbered.pt'), iterations: 3, normalizeNetwork: true })),
+    ]);
+    expect(Number.isFinite(normalized.result.loss)).toBe(true);
+    expect(relativeError(normalized.events[0].loss, plain.events[0].loss)).toBeGreaterThan(1e-3);
   });
 });

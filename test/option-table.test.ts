@@ -78,6 +78,7 @@ test('each flag, set to a value other than its default, reaches its option', asy
     'max',
     '--precision',
     'bfloat16',
+    '--normalize-network',
     '--original-colors',
     '--model',
     'random',
@@ -91,6 +92,10 @@ test('each flag, set to a value other than its default, reaches its option', asy
     '4',
     '--save-iter',
     '6',
+    '--style-masks',
+    `${styleA},${styleB}`,
+    '--record',
+    '--contact-sheet',
   ]);
   const { onProgress, signal, ...values } = options;
   expect(values).toEqual({
@@ -121,6 +126,7 @@ test('each flag, set to a value other than its default, reaches its option', asy
     seed: 9,
     pooling: 'max',
     precision: 'bfloat16',
+    normalizeNetwork: true,
     originalColors: true,
     model: 'random',
     preprocess: 'caffe',
@@ -128,6 +134,9 @@ test('each flag, set to a value other than its default, reaches its option', asy
     threads: 1,
     progressInterval: 4,
     previewInterval: 6,
+    styleMasks: [styleA, styleB],
+    record: true,
+    contactSheet: true,
   });
   expect(typeof onProgress).toBe('function');
   expect(signal).toBeUndefined();

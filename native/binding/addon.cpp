@@ -241,6 +241,18 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value { return fromEvaluation(env, evaluation); });
 }
 
+// normalizeModel({ modelPath | randomWeightsSeed, preprocess?, pooling, precision, calibration, path }) ->
+// Promise<undefined>
+Napi::Value NormalizeModel(const Napi::CallbackInfo& info) {
+  return runTask<bool>(
+      info.Env(), "neural-style:normalize-model",
+      [options = toNormalizeModelOptions(requireObject(info))] {
+        saveNormalizedVgg19(options);
+        return true;
+      },
+      [](Napi::Env env, const bool&) { return env.Undefined(); });
+}
+
 // matchColours({ style, content, colorTransfer }) -> Promise<{ width, height, data: Float32Array }>
 Napi::Value MatchColours(const Napi::CallbackInfo& info) {
   return runTask<PlanarImage>(
@@ -281,6 +293,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                              env, [activeRuns](const Napi::CallbackInfo& info) { return Stylize(info, activeRuns); }));
   exports.Set("evaluate", Napi::Function::New(env, Evaluate));
   exports.Set("matchColours", Napi::Function::New(env, MatchColours));
+  exports.Set("normalizeModel", Napi::Function::New(env, NormalizeModel));
   exports.Set("saveModel", Napi::Function::New(env, SaveModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   return exports;

@@ -146,6 +146,19 @@ RgbImage toRgb(const Napi::Value& value) {
   return result;
 }
 
+GreyImage toGrey(const Napi::Value& value) {
+  Napi::Object image = asObject(value);
+  GreyImage result{integer(image, "width"), integer(image, "height"), {}};
+  Napi::Value data = field(image, "data");
+  if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), "Expected a Buffer for mask data");
+  auto buffer = data.As<Napi::Buffer<uint8_t>>();
+  if (buffer.Length() != static_cast<size_t>(result.width) * result.height) {
+    throw Napi::RangeError::New(image.Env(), "Mask data does not hold width * height bytes");
+  }
+  result.pixels.assign(buffer.Data(), buffer.Data() + buffer.Length());
+  return result;
+}
+
 // A Float32Array of exactly `length` values, copied.
 std::vector<float> floats(const Napi::Object& object, const char* name, size_t length) {
   Napi::Value data = field(object, name);
@@ -221,6 +234,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.losses = toLossOptions(options);
   result.content = toRgb(field(options, "content"));
   result.styles = items(options, "styles", toRgb);
+  result.styleMasks = items(options, "styleMasks", toGrey);
   result.iterations = integer(options, "iterations");
   result.optimizer = choice(options, "optimizer", kOptimizers);
   result.learningRate = number(options, "learningRate");
@@ -228,6 +242,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   result.init = choice(options, "init", kInits);
   if (!options.Get("initImage").IsUndefined()) result.initImage = toRgb(options.Get("initImage"));
   result.seed = static_cast<uint64_t>(number(options, "seed"));
+  result.normalizeNetwork = boolean(options, "normalizeNetwork");
   result.originalColors = boolean(options, "originalColors");
   result.colourMode = choice(options, "colorMode", kColourModes);
   result.colourTransfer = choice(options, "colorTransfer", kColourTransfers);
@@ -247,6 +262,14 @@ EvaluateOptions toEvaluateOptions(const Napi::Object& options) {
   result.styles = items(options, "styles", toPlanar);
   result.image = toPlanar(field(options, "image"));
   result.threads = integer(options, "threads");
+  return result;
+}
+
+NormalizeModelOptions toNormalizeModelOptions(const Napi::Object& options) {
+  NormalizeModelOptions result;
+  result.model = toModelOptions(options);
+  result.calibration = items(options, "calibration", toRgb);
+  result.path = string(options, "path");
   return result;
 }
 

@@ -10,6 +10,7 @@ namespace neural_style::binding {
 StylizeOptions toStylizeOptions(const Napi::Object& options);
 EvaluateOptions toEvaluateOptions(const Napi::Object& options);
 SaveModelOptions toSaveModelOptions(const Napi::Object& options);
+NormalizeModelOptions toNormalizeModelOptions(const Napi::Object& options);
 
 // matchColours' arguments.
 struct ColourMatch {

@@ -21,6 +21,13 @@ struct RgbImage {
   std::vector<uint8_t> pixels;  // width * height * 3
 };
 
+// A one-channel image, row-major, one byte per pixel: a mask, 255 where it applies fully.
+struct GreyImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;  // width * height
+};
+
 // A float image in 0..1, planar: 3 planes of height * width (the layout of a CHW tensor).
 struct PlanarImage {
   int width = 0;
@@ -75,6 +82,9 @@ struct StylizeOptions {
   LossOptions losses;
   RgbImage content;
   std::vector<RgbImage> styles;
+  // Gatys et al. 2017's spatial control: one mask per style image, at the content's size, saying
+  // where in the result that style applies (guided Gram matrices). Empty: every style everywhere.
+  std::vector<GreyImage> styleMasks;
   int iterations = 0;
   Optimizer optimizer{};
   double learningRate = 0;  // Adam's step size (L-BFGS takes unit steps)
@@ -82,6 +92,7 @@ struct StylizeOptions {
   Init init{};
   std::optional<RgbImage> initImage;  // with Init::Image: the start, instead of the content
   uint64_t seed = 0;                  // of the initial noise
+  bool normalizeNetwork = false;      // Vgg::normalize on the content and style images first
   bool originalColors = false;        // after the run, the content's chrominance with the result's luminance
   ColourMode colourMode{};
   ColourTransfer colourTransfer{};  // with ColourMode::Histogram
@@ -187,6 +198,15 @@ struct SaveModelOptions {
 // Writes a TorchScript module that this engine, and PyTorch's torch.jit.load, load as VGG-19
 // features: children conv1_1, relu1_1, ..., pool5, and the preprocessing in its metadata.
 void saveVgg19(const SaveModelOptions& options);
+
+struct NormalizeModelOptions {
+  ModelOptions model;
+  std::vector<RgbImage> calibration;  // the images whose mean activations become 1
+  std::string path;
+};
+
+// Loads a VGG-19, normalises it on the calibration images and writes it as saveVgg19 does.
+void saveNormalizedVgg19(const NormalizeModelOptions& options);
 
 struct RuntimeInfo {
   std::string torchVersion;

@@ -28,6 +28,15 @@ inline torch::Tensor gram(const torch::Tensor& features) {
   return GramProduct::apply(flat) / features.numel();
 }
 
+// The guided Gram matrix of Gatys et al. 2017: the correlations of the features weighted by a
+// [1, 1, H, W] mask, normalised by C times the mask's squared sum, so that a mask of ones gives
+// gram(features). A mask that is zero everywhere gives zeros.
+inline torch::Tensor guidedGram(const torch::Tensor& features, const torch::Tensor& mask) {
+  const auto flat = (features * mask).flatten(2).squeeze(0);
+  const auto mass = mask.pow(2).sum().clamp_min(1e-8) * features.size(1);
+  return GramProduct::apply(flat) / mass;
+}
+
 // Mean squared difference between the activations and the content's activations.
 inline torch::Tensor content(const torch::Tensor& features, const torch::Tensor& target) {
   return torch::mse_loss(features, target);

@@ -1,5 +1,6 @@
 #include "objective.h"
 
+#include <map>
 #include <numeric>
 
 #include "losses.h"
@@ -7,8 +8,12 @@
 namespace neural_style {
 
 Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
-                     const std::vector<torch::Tensor>& styles)
+                     const std::vector<torch::Tensor>& styles, const std::vector<torch::Tensor>& masks)
     : vgg_(vgg), options_(options) {
+  if (!masks.empty() && masks.size() != styles.size()) {
+    throw std::runtime_error("styleMasks has " + std::to_string(masks.size()) + " masks for " +
+                             std::to_string(styles.size()) + " style images");
+  }
   if (!options.styleBlendWeights.empty() && options.styleBlendWeights.size() != styles.size()) {
     throw std::runtime_error("styleBlendWeights has " + std::to_string(options.styleBlendWeights.size()) +
                              " entries for " + std::to_string(styles.size()) + " style images");
@@ -32,8 +37,27 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
   torch::NoGradGuard noGrad;
   auto contentFeatures = vgg.features(content, options.contentLayers);
   for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
+  // Each mask at each style layer's size, the size the optimised image's activations have there.
+  std::map<std::string, torch::Tensor> layerSizes;
+  if (!masks.empty()) {
+    layerSizes = vgg.features(content, options.styleLayers);
+    guided_.resize(options.styleLayers.size());
+  }
   for (size_t i = 0; i < styles.size(); ++i) {
     auto styleFeatures = vgg.features(styles[i], options.styleLayers);
+    if (!masks.empty()) {
+      for (size_t j = 0; j < options.styleLayers.size(); ++j) {
+        const auto& features = styleFeatures[options.styleLayers[j]];
+        const auto& at = layerSizes[options.styleLayers[j]];
+        const auto mask =
+            torch::nn::functional::interpolate(masks[i], torch::nn::functional::InterpolateFuncOptions()
+                                                             .size(std::vector<int64_t>{at.size(2), at.size(3)})
+                                                             .mode(torch::kArea));
+        guided_[j].emplace_back(losses::gram(features), mask);
+        if (i == 0) styleScales_.push_back(layerScale(j, features.size(1)));
+      }
+      continue;
+    }
     for (size_t j = 0; j < options.styleLayers.size(); ++j) {
       const auto& features = styleFeatures[options.styleLayers[j]];
       auto gram = losses::gram(features) * (blend[i] / blendSum);
@@ -57,6 +81,9 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
   for (size_t i = 0; i < contentTargets_.size(); ++i)
     checkFinite(contentTargets_[i], options.contentLayers[i], "content");
   for (size_t j = 0; j < styleTargets_.size(); ++j) checkFinite(styleTargets_[j], options.styleLayers[j], "style");
+  for (size_t j = 0; j < guided_.size(); ++j) {
+    for (const auto& [gram, mask] : guided_[j]) checkFinite(gram, options.styleLayers[j], "style");
+  }
 }
 
 Terms Objective::operator()(const torch::Tensor& image) const {
@@ -71,6 +98,12 @@ Terms Objective::operator()(const torch::Tensor& image) const {
     const auto& layer = features[options_.styleLayers[i]];
     style = style + losses::style(normalized(layer, options_.styleWeight * styleScales_[i]), styleTargets_[i]) *
                         styleScales_[i];
+  }
+  for (size_t i = 0; i < guided_.size(); ++i) {
+    const auto layer = normalized(features[options_.styleLayers[i]], options_.styleWeight * styleScales_[i]);
+    for (const auto& [gram, mask] : guided_[i]) {
+      style = style + torch::mse_loss(losses::guidedGram(layer, mask), gram) * styleScales_[i];
+    }
   }
   content = content * options_.contentWeight;
   style = style * options_.styleWeight;

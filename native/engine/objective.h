@@ -20,9 +20,11 @@ struct Terms {
 
 class Objective {
  public:
-  // Computes the content activations and the blended style Gram matrices once.
+  // Computes the content activations and the blended style Gram matrices once. With `masks`
+  // ([1, 1, H, W] at the content's size, one per style), each style is matched within its mask
+  // by guided Gram matrices instead of being blended.
   Objective(const Vgg& vgg, const LossOptions& options, const torch::Tensor& content,
-            const std::vector<torch::Tensor>& styles);
+            const std::vector<torch::Tensor>& styles, const std::vector<torch::Tensor>& masks = {});
 
   Terms operator()(const torch::Tensor& image) const;
 
@@ -36,6 +38,8 @@ class Objective {
   std::vector<torch::Tensor> contentTargets_;
   std::vector<torch::Tensor> styleTargets_;
   std::vector<double> styleScales_;  // each style layer's weight and normalisation
+  // With masks: for each style layer, each style's Gram matrix and its mask at the layer's size.
+  std::vector<std::vector<std::pair<torch::Tensor, torch::Tensor>>> guided_;
 };
 
 }  // namespace neural_style

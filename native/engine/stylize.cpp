@@ -61,6 +61,12 @@ torch::Tensor fromRgb(const RgbImage& image, const torch::Device& device) {
   return bytes.permute({2, 0, 1}).unsqueeze(0).to(device, torch::kFloat).div(255).contiguous();
 }
 
+torch::Tensor fromGrey(const GreyImage& image, const torch::Device& device) {
+  auto bytes =
+      torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {1, 1, image.height, image.width}, torch::kUInt8);
+  return bytes.to(device, torch::kFloat).div(255).contiguous();
+}
+
 torch::Tensor fromPlanar(const PlanarImage& image, const torch::Device& device) {
   return torch::from_blob(const_cast<float*>(image.values.data()), {1, 3, image.height, image.width}, torch::kFloat)
       .to(device, /*non_blocking=*/false, /*copy=*/true);
@@ -114,7 +120,7 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
     const torch::Device device = resolveDevice(options.device);
     const CudaCacheRelease releaseCudaCache(device);
 
-    const Vgg vgg(options.model, device);
+    Vgg vgg(options.model, device);
     const auto contentRgb = fromRgb(options.content, device);
     const bool luminanceOnly = options.colourMode == ColourMode::Luminance;
     const auto content = vgg.preprocess(luminanceOnly ? colour::grey(contentRgb) : contentRgb);
@@ -133,7 +139,21 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
           break;
       }
     }
-    const Objective objective(vgg, options.losses, content, styles);
+    if (options.normalizeNetwork) {
+      std::vector<torch::Tensor> calibration = styles;
+      calibration.push_back(content);
+      vgg.normalize(calibration);
+    }
+    std::vector<torch::Tensor> masks;
+    for (const auto& mask : options.styleMasks) {
+      if (mask.width != options.content.width || mask.height != options.content.height) {
+        throw std::runtime_error("A style mask is " + std::to_string(mask.width) + "x" + std::to_string(mask.height) +
+                                 " pixels, not the content's " + std::to_string(options.content.width) + "x" +
+                                 std::to_string(options.content.height));
+      }
+      masks.push_back(fromGrey(mask, device));
+    }
+    const Objective objective(vgg, options.losses, content, styles, masks);
     styles.clear();
 
     torch::Tensor image;
@@ -234,6 +254,18 @@ PlanarImage matchColours(const RgbImage& style, const RgbImage& content, ColourT
     PlanarImage result{style.width, style.height, {}};
     result.values.assign(matched.data_ptr<float>(), matched.data_ptr<float>() + matched.numel());
     return result;
+  });
+}
+
+void saveNormalizedVgg19(const NormalizeModelOptions& options) {
+  withReadableErrors([&] {
+    const CpuMemoryReuse memory(/*availableBytes=*/0);
+    Vgg vgg(options.model, torch::kCPU);
+    std::vector<torch::Tensor> calibration;
+    for (const auto& image : options.calibration) calibration.push_back(vgg.preprocess(fromRgb(image, torch::kCPU)));
+    vgg.normalize(calibration);
+    saveVgg19({vgg.convolutions(), vgg.preprocessing(), options.path});
+    return true;
   });
 }
 

@@ -219,4 +219,55 @@ std::map<std::string, torch::Tensor> Vgg::features(const torch::Tensor& x,
   return wanted;
 }
 
+void Vgg::normalize(const std::vector<torch::Tensor>& calibration) {
+  torch::NoGradGuard noGrad;
+  // Each filter's mean activation in the network as it is, over all images and positions.
+  std::vector<torch::Tensor> means(layers_.size());
+  std::vector<torch::Tensor> inputs;
+  for (const auto& image : calibration) inputs.push_back(image.to(torch::kFloat));
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    if (layer.kind == LayerKind::Pool) {
+      for (auto& x : inputs) x = maxPooling_ ? torch::max_pool2d(x, 2, 2) : torch::avg_pool2d(x, 2, 2);
+    }
+    if (layer.kind != LayerKind::Conv) continue;
+    // In float32 whatever the network's precision: the means are the point.
+    auto sums = torch::zeros({layer.weight.size(0)}, layer.weight.options().dtype(torch::kDouble));
+    double positions = 0;
+    for (auto& x : inputs) {
+      x = torch::relu(torch::conv2d(x, layer.weight.to(torch::kFloat), layer.bias.to(torch::kFloat), 1, 1));
+      sums += x.sum({0, 2, 3}).to(torch::kDouble);
+      positions += static_cast<double>(x.size(0) * x.size(2) * x.size(3));
+    }
+    const auto mean = (sums / positions).to(torch::kFloat);
+    means[i] = torch::where(mean > 0, mean, torch::ones_like(mean));
+  }
+  // Filter o of a layer divided by its mean, and each input channel multiplied by the mean of
+  // the filter it comes from: every activation is the original one over its filter's mean, so
+  // each mean becomes 1 and no ReLU changes sign.
+  torch::Tensor incoming;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = layers_[i];
+    if (layer.kind != LayerKind::Conv) continue;
+    auto weight = layer.weight.to(torch::kFloat) / means[i].view({-1, 1, 1, 1});
+    if (incoming.defined()) weight = weight * incoming.view({1, -1, 1, 1});
+    layer.weight = weight.to(layer.weight.scalar_type());
+    layer.bias = (layer.bias.to(torch::kFloat) / means[i]).to(layer.bias.scalar_type());
+    incoming = means[i];
+  }
+}
+
+std::vector<Convolution> Vgg::convolutions() const {
+  std::vector<Convolution> result;
+  for (const auto& layer : layers_) {
+    if (layer.kind != LayerKind::Conv) continue;
+    const auto weight = layer.weight.to(torch::kCPU, torch::kFloat).contiguous();
+    const auto bias = layer.bias.to(torch::kCPU, torch::kFloat).contiguous();
+    result.push_back({weight.size(0), weight.size(1),
+                      std::vector<float>(weight.data_ptr<float>(), weight.data_ptr<float>() + weight.numel()),
+                      std::vector<float>(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel())});
+  }
+  return result;
+}
+
 }  // namespace neural_style

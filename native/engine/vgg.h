@@ -34,6 +34,16 @@ class Vgg {
   void checkSize(const torch::Tensor& x, const std::vector<std::string>& layers, const std::string& image,
                  int styleIndex = 0) const;
 
+  // Gatys et al.'s normalised network: scales each convolution's weights and bias so that each
+  // filter's mean activation (after its ReLU) over the `calibration` inputs and their positions
+  // is 1, with the next layer's weights scaled back to match, so that every activation is only
+  // divided by its filter's mean and no ReLU changes; a filter that never fires is left alone.
+  void normalize(const std::vector<torch::Tensor>& calibration);
+
+  // The convolutions in float32, on the CPU, and the preprocessing: what saveVgg19 writes.
+  std::vector<Convolution> convolutions() const;
+  Preprocessing preprocessing() const { return preprocess_; }
+
  private:
   struct Layer {
     std::string name;

@@ -15,6 +15,7 @@
 and the checkpoints (torch.save files) the model conversion reads:
 
   tiny-features.pth        tiny-numbered.pt's state dict, keyed 0.weight ..., zip layout
+  tiny-vgg-named.pth       the same keyed conv1_1.weight ..., as the authors' vgg_conv.pth
   tiny-whole-legacy.pth    the same keyed features.0.weight ..., plus a classifier, in the legacy
                            layout with tensors rebuilt as PyTorch before 0.4 wrote them, as in
                            the published VGG-19 files of 2017
@@ -77,10 +78,19 @@ def legacy_save(state, path):
                _use_new_zipfile_serialization=False)
 
 
+def by_layer_name(state):
+    """The state dict keyed as the authors' vgg_conv.pth is: conv1_1.weight ... for 0.weight ..."""
+    names = [f"conv{block + 1}_{i + 1}" for block, count in enumerate([2, 2, 4, 4, 4]) for i in range(count)]
+    indices = sorted({int(key.split(".")[0]) for key in state})
+    return collections.OrderedDict(
+        (f"{names[indices.index(int(key.split('.')[0]))]}.{key.split('.')[1]}", value) for key, value in state.items())
+
+
 def make_checkpoints(folder, features):
     state = features.state_dict()
     join = lambda name: os.path.join(folder, name)
     torch.save(state, join("tiny-features.pth"))
+    torch.save(by_layer_name(state), join("tiny-vgg-named.pth"))
     whole = collections.OrderedDict(("features." + key, value) for key, value in state.items())
     whole["classifier.0.weight"] = torch.randn(5, 8)
     legacy_save(whole, join("tiny-whole-legacy.pth"))
