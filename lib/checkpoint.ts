@@ -416,19 +416,29 @@ function isContiguous(shape: number[], stride: number[]): boolean {
 
 async function materialize(
   file: FileHandle,
+  fileSize: number,
   tensor: TensorReference,
   offsets: StorageOffsets,
   name: string,
   source: string,
 ): Promise<FloatTensor> {
   const { storage, offset, shape, stride } = tensor;
+  // The pickle says what each tensor is: in a damaged file, anything (fuzzing gave a shape of bytes).
+  const sizes = (value: unknown): value is number[] =>
+    Array.isArray(value) && value.every((item) => Number.isSafeInteger(item) && item >= 0);
+  if (!sizes(shape) || !sizes(stride) || shape.length !== stride.length || !sizes([offset]))
+    throw new Error(`${source} is damaged: ${name} has no valid shape, strides and offset`);
+  const start = offsets.get(storage.key);
+  if (start === undefined) throw new Error(`${source} is damaged: the storage of ${name} is missing`);
   if (storage.type !== 'FloatStorage')
     throw new Error(`${source}: ${name} holds ${storage.type.replace('Storage', '')} values, expected float32`);
   const count = shape.reduce((product, side) => product * side, 1);
   // The furthest element the tensor reaches, to check it lies within its storage.
   const extent = count === 0 ? 0 : shape.reduce((furthest, side, i) => furthest + (side - 1) * stride[i], 1);
   if (offset + extent > storage.elements) throw new Error(`${source} is damaged: ${name} reaches past its storage`);
-  const span = await readInto(file, new Float32Array(extent), offsets.get(storage.key)! + offset * 4, source);
+  // Nor past the file: a storage the pickle says is larger than the file is never allocated.
+  if (start + (offset + extent) * 4 > fileSize) throw new Error(`${source} is damaged: ${name} reaches past its end`);
+  const span = await readInto(file, new Float32Array(extent), start + offset * 4, source);
   // A contiguous tensor is its whole span; any other is gathered from it by its strides.
   if (isContiguous(shape, stride)) return { shape, data: span };
   const data = new Float32Array(count);
@@ -481,7 +491,7 @@ export async function readStateDict(
     }
     const tensors = new Map<string, FloatTensor>();
     for (const [name, tensor] of object as Map<string, TensorReference>) {
-      if (wanted(name)) tensors.set(name, await materialize(file, tensor, offsets, name, path));
+      if (wanted(name)) tensors.set(name, await materialize(file, size, tensor, offsets, name, path));
     }
     return tensors;
   } finally {

@@ -42,6 +42,8 @@ export interface NativeStylizeOptions extends NativeModelOptions {
   initImage?: RgbImage;
   seed: number;
   normalizeNetwork: boolean;
+  /** With normalizeNetwork: the images to normalise on; empty: the content and the styles. */
+  calibration: RgbImage[];
   originalColors: boolean;
   colorMode: string;
   colorTransfer: string;
@@ -158,12 +160,19 @@ export function nativeModelOptions(o: ResolvedOptions): NativeModelOptions {
 /** What the engine's stylize() reads, from resolved options and the images decoded for them. */
 export function nativeStylizeOptions(
   o: ResolvedOptions,
-  images: { content: RgbImage; styles: RgbImage[]; styleMasks?: GreyImage[]; initImage?: RgbImage },
+  images: {
+    content: RgbImage;
+    styles: RgbImage[];
+    styleMasks?: GreyImage[];
+    calibration?: RgbImage[];
+    initImage?: RgbImage;
+  },
   availableMemory: number,
 ): NativeStylizeOptions {
   return {
     ...(engineOptions(o, ['model', 'run']) as unknown as NativeStylizeOptions),
     styleMasks: [],
+    calibration: [],
     ...images,
     availableMemory,
   };

@@ -428,6 +428,13 @@ export const optionTable = {
     description:
       "Scale each convolution so that its filters' mean activation over the content and style images is 1, as Gatys et al. normalised VGG-19 (convert-model --normalize-on stores such a model)",
   }),
+  calibrationImages: option<CheckedImageInput[] | undefined, ImageInput | ImageInput[] | undefined>({
+    check: optional(imagesOrFolders),
+    defaultText: 'the content and style images',
+    flag: { name: 'calibration-images', group: 'Model', type: 'list' },
+    description:
+      'With normalizeNetwork: the images whose mean activations it makes 1 (each at imageSize), or folders of them',
+  }),
   originalColors: option({
     check: boolean,
     default: false,
@@ -575,6 +582,13 @@ export function resolveOptions(options: unknown, table: OptionTable = optionTabl
       'ERR_INVALID_OPTION',
       (names) =>
         `${names('styleLayerWeights')} weighs ${unweighted.join(', ')}, which ${names('styleLayers')} does not name: it names ${resolved.styleLayers.join(', ')}`,
+      'TypeError',
+    );
+  }
+  if (resolved.calibrationImages !== undefined && !resolved.normalizeNetwork) {
+    throw new OptionError(
+      'ERR_INVALID_OPTION',
+      (names) => `${names('calibrationImages')} are for ${names('normalizeNetwork')}: set it too, or leave them out`,
       'TypeError',
     );
   }

@@ -41,7 +41,13 @@ export interface RunRecord {
   /** Every option after defaults, images named by source; callbacks left out. */
   options: Record<string, unknown>;
   model: RecordedInput | { source: 'random'; seed: number };
-  inputs: { content: RecordedInput; styles: RecordedInput[]; styleMasks?: RecordedInput[]; initImage?: RecordedInput };
+  inputs: {
+    content: RecordedInput;
+    styles: RecordedInput[];
+    styleMasks?: RecordedInput[];
+    calibrationImages?: RecordedInput[];
+    initImage?: RecordedInput;
+  };
   device: string;
   threads: number;
   scales: Array<{ size: number; width: number; height: number; iterations: number; elapsedMs: number }>;
@@ -95,11 +101,21 @@ export class RunRecorder {
 
   async finish(libtorch: string, device: string): Promise<RunRecord> {
     const { o } = this;
-    const { onProgress: _onProgress, signal: _signal, content, style, initImage, styleMasks, ...rest } = o;
-    const [contentInput, styles, masks, init, model] = await Promise.all([
+    const {
+      onProgress: _onProgress,
+      signal: _signal,
+      content,
+      style,
+      initImage,
+      styleMasks,
+      calibrationImages,
+      ...rest
+    } = o;
+    const [contentInput, styles, masks, calibration, init, model] = await Promise.all([
       recordedInput(content),
       Promise.all(style.map(recordedInput)),
       styleMasks === undefined ? undefined : Promise.all(styleMasks.map(recordedInput)),
+      calibrationImages === undefined ? undefined : Promise.all(calibrationImages.map(recordedInput)),
       initImage === undefined ? undefined : recordedInput(initImage),
       o.model === 'random'
         ? { source: 'random' as const, seed: o.seed }
@@ -109,6 +125,7 @@ export class RunRecorder {
       content: contentInput,
       styles,
       ...(masks ? { styleMasks: masks } : {}),
+      ...(calibration ? { calibrationImages: calibration } : {}),
       ...(init ? { initImage: init } : {}),
     };
     const options = JSON.parse(
@@ -117,6 +134,7 @@ export class RunRecorder {
         content: contentInput.source,
         style: styles.map((recorded) => recorded.source),
         styleMasks: masks?.map((recorded) => recorded.source),
+        calibrationImages: calibration?.map((recorded) => recorded.source),
         initImage: init?.source,
       }),
     ) as Record<string, unknown>;

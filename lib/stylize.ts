@@ -234,6 +234,9 @@ async function runScale(
           width: content.width,
           height: content.height,
         });
+  const calibration = await decodeImages(
+    (o.calibrationImages ?? []).map((image, imageIndex) => [image, `calibrationImages[${imageIndex}]`, size] as const),
+  );
   const contentSize = { width: content.width, height: content.height };
   const styleMasks = await Promise.all(
     (o.styleMasks ?? []).map((mask, maskIndex) => decodeMask(mask, `styleMasks[${maskIndex}]`, contentSize)),
@@ -251,7 +254,7 @@ async function runScale(
   const job = addon.stylize(
     nativeStylizeOptions(
       { ...o, iterations, init: previous ? 'image' : o.init, progressInterval: o.record ? 1 : progressInterval },
-      { content, styles, styleMasks, initImage },
+      { content, styles, styleMasks, calibration, initImage },
       availableMemory(),
     ),
     listening

@@ -23,26 +23,39 @@ export async function readZipDirectory(file: FileHandle, size: number, source: s
   const tailLength = Math.min(size, 65536 + 22);
   const tail = await readAt(file, size - tailLength, tailLength, source);
   const endRecord = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (endRecord < 0) throw new Error(`${source} is a zip archive without its directory: it is incomplete or damaged`);
+  // The end record is 22 bytes: a signature closer to the end is no end record (found by fuzzing).
+  if (endRecord < 0 || endRecord + 22 > tail.length)
+    throw new Error(`${source} is a zip archive without its directory: it is incomplete or damaged`);
   const count = tail.readUInt16LE(endRecord + 10);
   const directorySize = tail.readUInt32LE(endRecord + 12);
   const directoryOffset = tail.readUInt32LE(endRecord + 16);
   // Zip64 marks these fields so; a VGG-19 (0.5 GB with its classifier) never needs it.
   if (directoryOffset === 0xffffffff || count === 0xffff)
     throw new Error(`${source} is larger than 4 GB, which no VGG-19 is`);
+  // Found by fuzzing: a directory recorded past the file's end made Node's read abort the process.
+  if (directoryOffset + directorySize > size) throw new Error(`${source} has a damaged zip directory`);
   const directory = await readAt(file, directoryOffset, directorySize, source);
   const entries = new Map<string, ZipEntry>();
   for (let at = 0, i = 0; i < count; i++) {
     if (at + 46 > directory.length || directory.readUInt32LE(at) !== 0x02014b50)
       throw new Error(`${source} has a damaged zip directory`);
     const nameLength = directory.readUInt16LE(at + 28);
-    entries.set(directory.toString('utf8', at + 46, at + 46 + nameLength), {
+    const name = directory.toString('utf8', at + 46, at + 46 + nameLength);
+    const entry = {
       method: directory.readUInt16LE(at + 10),
       crc32: directory.readUInt32LE(at + 16),
       compressedSize: directory.readUInt32LE(at + 20),
       size: directory.readUInt32LE(at + 24),
       localHeader: directory.readUInt32LE(at + 42),
-    });
+    };
+    // Every read of an entry stays within the file: its header and data, and a stored entry's
+    // size is its data's.
+    if (
+      entry.localHeader + 30 + entry.compressedSize > size ||
+      (entry.method === 0 && entry.size !== entry.compressedSize)
+    )
+      throw new Error(`${source} is damaged: its entry ${name} lies past the end of the file`);
+    entries.set(name, entry);
     at += 46 + nameLength + directory.readUInt16LE(at + 30) + directory.readUInt16LE(at + 32);
   }
   return entries;
@@ -64,7 +77,10 @@ const inflate = promisify(inflateRaw);
 async function entryChecksum(file: FileHandle, name: string, entry: ZipEntry, source: string): Promise<number> {
   const start = await zipEntryStart(file, entry, source);
   if (entry.method === 8) {
-    const data = await inflate(await readAt(file, start, entry.compressedSize, source)).catch(() => undefined);
+    // Inflating no further than the size recorded: a deflated entry cannot unpack into more.
+    const data = await inflate(await readAt(file, start, entry.compressedSize, source), {
+      maxOutputLength: Math.max(1, entry.size + 1),
+    }).catch(() => undefined);
     if (data?.length !== entry.size)
       throw new Error(`${source} is damaged: its entry ${name} does not inflate to the size recorded for it`);
     return crc32(data);

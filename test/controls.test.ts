@@ -57,6 +57,35 @@ describe('the result is the image that was evaluated', () => {
     expect(result.loss).toBe(last.loss);
   });
 
+  test('the command line: --iterations 12 --save-iter 12 writes the same bytes twice', async () => {
+    const dir = temporaryDir();
+    const content = join(dir, 'c.png');
+    writeFileSync(content, await patternPng(0));
+    const output = join(dir, 'o.png');
+    const print = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await main([
+        '--content',
+        content,
+        '--style',
+        content,
+        '--model',
+        'random',
+        '--image-size',
+        '40',
+        '--iterations',
+        '12',
+        '--save-iter',
+        '12',
+        '--output',
+        output,
+      ]);
+    } finally {
+      print.mockRestore();
+    }
+    expect(readFileSync(join(dir, 'o_12.png')).equals(readFileSync(output))).toBe(true);
+  });
+
   test('a run whose loss overflows rejects rather than writing an image whose loss is unknown', async () => {
     const output = join(temporaryDir(), 'o.png');
     for (const styleWeight of [1e20, 1e30, 1e38]) {
@@ -269,6 +298,21 @@ describe('coarse to fine', () => {
     ]);
     expect(coarseToFine.iterations).toBe(60);
     expect(coarseToFine.loss).toBeLessThanOrEqual(single.loss);
+  });
+
+  test('the memory check covers the largest scale before the first starts', async () => {
+    let progressed = false;
+    const outcome = stylize(
+      await base({
+        scales: [40, 200000],
+        imageSize: undefined,
+        iterations: undefined,
+        iterationsPerScale: 1,
+        onProgress: () => (progressed = true),
+      }),
+    );
+    await expect(outcome).rejects.toMatchObject({ code: 'ERR_TOO_LARGE' });
+    expect(progressed).toBe(false);
   });
 
   test('a count steps by √2 up to imageSize; the sizes and iterations are checked', () => {
@@ -548,5 +592,18 @@ describe("the seed's normalised network", () => {
     ]);
     expect(Number.isFinite(normalized.result.loss)).toBe(true);
     expect(relativeError(normalized.events[0].loss, plain.events[0].loss)).toBeGreaterThan(1e-3);
+    // Other calibration images, other means, another objective.
+    const calibrated = await recorded(
+      await base({
+        model: fixture('tiny-numbered.pt'),
+        iterations: 1,
+        normalizeNetwork: true,
+        calibrationImages: [await patternPng(5)],
+      }),
+    );
+    expect(relativeError(calibrated.events[0].loss, normalized.events[0].loss)).toBeGreaterThan(1e-3);
+    await expect(stylize(await base({ calibrationImages: [await patternPng(5)] }))).rejects.toThrow(
+      'calibrationImages are for normalizeNetwork: set it too, or leave them out',
+    );
   });
 });

@@ -243,6 +243,7 @@ StylizeOptions toStylizeOptions(const Napi::Object& options) {
   if (!options.Get("initImage").IsUndefined()) result.initImage = toRgb(options.Get("initImage"));
   result.seed = static_cast<uint64_t>(number(options, "seed"));
   result.normalizeNetwork = boolean(options, "normalizeNetwork");
+  result.calibration = items(options, "calibration", toRgb);
   result.originalColors = boolean(options, "originalColors");
   result.colourMode = choice(options, "colorMode", kColourModes);
   result.colourTransfer = choice(options, "colorTransfer", kColourTransfers);

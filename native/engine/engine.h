@@ -92,7 +92,8 @@ struct StylizeOptions {
   Init init{};
   std::optional<RgbImage> initImage;  // with Init::Image: the start, instead of the content
   uint64_t seed = 0;                  // of the initial noise
-  bool normalizeNetwork = false;      // Vgg::normalize on the content and style images first
+  bool normalizeNetwork = false;      // Vgg::normalize first, on the calibration images
+  std::vector<RgbImage> calibration;  // with normalizeNetwork; empty: the content and style images
   bool originalColors = false;        // after the run, the content's chrominance with the result's luminance
   ColourMode colourMode{};
   ColourTransfer colourTransfer{};  // with ColourMode::Histogram

@@ -140,8 +140,12 @@ StylizeResult stylize(const StylizeOptions& options, const ProgressCallback& onP
       }
     }
     if (options.normalizeNetwork) {
-      std::vector<torch::Tensor> calibration = styles;
-      calibration.push_back(content);
+      std::vector<torch::Tensor> calibration;
+      for (const auto& image : options.calibration) calibration.push_back(vgg.preprocess(fromRgb(image, device)));
+      if (calibration.empty()) {
+        calibration = styles;
+        calibration.push_back(content);
+      }
       vgg.normalize(calibration);
     }
     std::vector<torch::Tensor> masks;
