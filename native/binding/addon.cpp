@@ -241,16 +241,24 @@ Napi::Value Evaluate(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Evaluation& evaluation) -> Napi::Value { return fromEvaluation(env, evaluation); });
 }
 
-// normalizeModel({ modelPath | randomWeightsSeed, preprocess?, pooling, precision, calibration, path }) ->
-// Promise<undefined>
-Napi::Value NormalizeModel(const Napi::CallbackInfo& info) {
+// A task that writes a file and resolves with undefined.
+template <typename Options>
+Napi::Promise runWriteTask(const Napi::CallbackInfo& info, const char* name, Options options,
+                           void (*write)(const Options&)) {
   return runTask<bool>(
-      info.Env(), "neural-style:normalize-model",
-      [options = toNormalizeModelOptions(requireObject(info))] {
-        saveNormalizedVgg19(options);
+      info.Env(), name,
+      [options = std::move(options), write] {
+        write(options);
         return true;
       },
       [](Napi::Env env, const bool&) { return env.Undefined(); });
+}
+
+// normalizeModel({ modelPath | randomWeightsSeed, preprocess?, pooling, precision, calibration, path }) ->
+// Promise<undefined>
+Napi::Value NormalizeModel(const Napi::CallbackInfo& info) {
+  return runWriteTask(info, "neural-style:normalize-model", toNormalizeModelOptions(requireObject(info)),
+                      saveNormalizedVgg19);
 }
 
 // matchColours({ style, content, colorTransfer }) -> Promise<{ width, height, data: Float32Array }>
@@ -263,13 +271,7 @@ Napi::Value MatchColours(const Napi::CallbackInfo& info) {
 
 // saveModel(options) -> Promise<undefined>
 Napi::Value SaveModel(const Napi::CallbackInfo& info) {
-  return runTask<bool>(
-      info.Env(), "neural-style:save-model",
-      [options = toSaveModelOptions(requireObject(info))] {
-        saveVgg19(options);
-        return true;
-      },
-      [](Napi::Env env, const bool&) { return env.Undefined(); });
+  return runWriteTask(info, "neural-style:save-model", toSaveModelOptions(requireObject(info)), saveVgg19);
 }
 
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {

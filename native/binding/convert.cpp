@@ -133,31 +133,24 @@ Napi::Object asObject(const Napi::Value& value) {
   return value.As<Napi::Object>();
 }
 
-RgbImage toRgb(const Napi::Value& value) {
+// An image's size and its `channels` bytes a pixel, copied: `what` names it in errors.
+template <typename Image>
+Image toPixels(const Napi::Value& value, size_t channels, const char* what) {
   Napi::Object image = asObject(value);
-  RgbImage result{integer(image, "width"), integer(image, "height"), {}};
+  Image result{integer(image, "width"), integer(image, "height"), {}};
   Napi::Value data = field(image, "data");
-  if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), "Expected a Buffer for image data");
+  if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), std::string("Expected a Buffer for ") + what + " data");
   auto buffer = data.As<Napi::Buffer<uint8_t>>();
-  if (buffer.Length() != static_cast<size_t>(result.width) * result.height * 3) {
-    throw Napi::RangeError::New(image.Env(), "Image data does not hold width * height * 3 bytes");
+  if (buffer.Length() != static_cast<size_t>(result.width) * result.height * channels) {
+    throw Napi::RangeError::New(
+        image.Env(), std::string(what) + " data does not hold width * height * " + std::to_string(channels) + " bytes");
   }
   result.pixels.assign(buffer.Data(), buffer.Data() + buffer.Length());
   return result;
 }
 
-GreyImage toGrey(const Napi::Value& value) {
-  Napi::Object image = asObject(value);
-  GreyImage result{integer(image, "width"), integer(image, "height"), {}};
-  Napi::Value data = field(image, "data");
-  if (!data.IsBuffer()) throw Napi::TypeError::New(image.Env(), "Expected a Buffer for mask data");
-  auto buffer = data.As<Napi::Buffer<uint8_t>>();
-  if (buffer.Length() != static_cast<size_t>(result.width) * result.height) {
-    throw Napi::RangeError::New(image.Env(), "Mask data does not hold width * height bytes");
-  }
-  result.pixels.assign(buffer.Data(), buffer.Data() + buffer.Length());
-  return result;
-}
+RgbImage toRgb(const Napi::Value& value) { return toPixels<RgbImage>(value, 3, "image"); }
+GreyImage toGrey(const Napi::Value& value) { return toPixels<GreyImage>(value, 1, "mask"); }
 
 // A Float32Array of exactly `length` values, copied.
 std::vector<float> floats(const Napi::Object& object, const char* name, size_t length) {
