@@ -45,5 +45,5 @@ export interface RuntimeInfo extends NativeRuntimeInfo {
 
 /** The LibTorch the addon was built against, the CUDA devices it sees, its memory, and the CPU's bfloat16. */
 export function runtimeInfo(): RuntimeInfo {
-  return { ...addon.runtimeInfo(), cpuBfloat16: cpuBfloat16() };
+  return { ...addon().runtimeInfo(), cpuBfloat16: cpuBfloat16() };
 }

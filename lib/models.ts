@@ -145,7 +145,7 @@ async function writeVgg19(
     return convolution;
   });
   if (!normalization) {
-    await writeAtomically(output, (temporary) => addon.saveModel({ path: temporary, preprocess, convolutions }));
+    await writeAtomically(output, (temporary) => addon().saveModel({ path: temporary, preprocess, convolutions }));
     return { output, preprocess };
   }
   const calibration = await decodeImages(
@@ -154,8 +154,8 @@ async function writeVgg19(
   await writeAtomically(output, async (temporary) => {
     const converted = temporaryPathBeside(output, 'raw');
     try {
-      await addon.saveModel({ path: converted, preprocess, convolutions });
-      await addon.normalizeModel({
+      await addon().saveModel({ path: converted, preprocess, convolutions });
+      await addon().normalizeModel({
         modelPath: converted,
         preprocess,
         pooling: normalization.pooling,

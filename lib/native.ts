@@ -205,4 +205,12 @@ function loadAddon(): NativeAddon {
   }
 }
 
-export const addon: NativeAddon = loadAddon();
+let loaded: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use: requiring the package loads no LibTorch (about 0.5 s and 180 MB),
+ * so option checks, downloads and reading state dicts work, and are quick, without it.
+ */
+export function addon(): NativeAddon {
+  return (loaded ??= loadAddon());
+}

@@ -146,7 +146,7 @@ async function run(options: StylizeOptions): Promise<Result> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
   // A run that cannot land on a GPU: the CPU's memory and arithmetic are what count.
-  const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon.runtimeInfo().cudaDevices === 0);
+  const cpuOnly = o.device === 'cpu' || (o.device === 'auto' && addon().runtimeInfo().cudaDevices === 0);
   // The largest scale, checked before the first starts.
   await checkSizes(o, styleSizeAt(o, o.imageSize), cpuOnly);
   if (o.model !== 'random') await verifyTorchScript(o.model, `Model ${o.model}`);
@@ -204,7 +204,7 @@ async function run(options: StylizeOptions): Promise<Result> {
     );
   }
   if (recorder) {
-    result.record = await recorder.finish(addon.runtimeInfo().torchVersion, result.device);
+    result.record = await recorder.finish(addon().runtimeInfo().torchVersion, result.device);
     if (o.output) result.recordPath = await writeRecord(result.record, o.output);
   }
   return result;
@@ -251,7 +251,7 @@ async function runScale(
     event.iteration % progressInterval === 0 || event.iteration === iterations || event.preview !== undefined;
   const listening = onProgress !== undefined || o.record || o.contactSheet;
   // The estimate above can be short; the engine refuses tensor memory past what is available now.
-  const job = addon.stylize(
+  const job = addon().stylize(
     nativeStylizeOptions(
       { ...o, iterations, init: previous ? 'image' : o.init, progressInterval: o.record ? 1 : progressInterval },
       { content, styles, styleMasks, calibration, initImage },

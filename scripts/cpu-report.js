@@ -26,13 +26,15 @@ function probe() {
       threads: 1,
     }),
   );
-  return addon.evaluate({ ...model, content: image, styles: [image], image }).then(() => {
-    const blas = readFileSync('/proc/self/maps', 'utf8')
-      .split('\n')
-      .map((line) => line.split(/\s+/)[5])
-      .find((path) => /blas/.test(path ?? ''));
-    console.log(`blas-library:${blas ?? ''}`);
-  });
+  return addon()
+    .evaluate({ ...model, content: image, styles: [image], image })
+    .then(() => {
+      const blas = readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .map((line) => line.split(/\s+/)[5])
+        .find((path) => /blas/.test(path ?? ''));
+      console.log(`blas-library:${blas ?? ''}`);
+    });
 }
 
 /** { cpu, onednnIsa, openblasCore, line }: line is the three as one printable line. */

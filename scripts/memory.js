@@ -35,9 +35,9 @@ async function child(width, precision) {
     precision,
   });
   // What the process holds before the run (Node, LibTorch's code) is not what the run needs.
-  addon.runtimeInfo();
+  addon().runtimeInfo();
   const startBytes = process.memoryUsage.rss();
-  const job = addon.stylize(nativeStylizeOptions(resolved, images, 0), () => {});
+  const job = addon().stylize(nativeStylizeOptions(resolved, images, 0), () => {});
   await job.promise;
   console.log(
     JSON.stringify({

@@ -209,7 +209,7 @@ describe('colour modes (Gatys et al. 2017)', () => {
         style.data[i] = style.data[i] * 0.5;
         style.data[i + 2] = Math.min(255, style.data[i + 2] * 0.6 + 90);
       }
-      const matched = await addon.matchColours({ style, content, colorTransfer });
+      const matched = await addon().matchColours({ style, content, colorTransfer });
       expect([matched.width, matched.height]).toEqual([48, 40]);
       const want = moments(content.data, false, 1 / 255);
       const got = moments(matched.data, true, 1);
@@ -498,7 +498,7 @@ describe('spatial control (guided Gram matrices)', () => {
     const asPlanar = (image: { width: number; height: number; data: Buffer }) => ({ ...image, data: planar(image) });
     const styleLoss = async (region: ReturnType<typeof crop>, style: (typeof styles)[number]) =>
       (
-        await addon.evaluate({
+        await addon().evaluate({
           ...options,
           content: asPlanar(region),
           styles: [asPlanar(style)],

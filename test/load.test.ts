@@ -6,15 +6,45 @@ import { temporaryDir } from './helpers';
 
 const packageRoot = join(__dirname, '..');
 
-function requirePackage(addon: string) {
-  return spawnSync(process.execPath, ['-e', "require('./dist')"], {
+/** Requires the package and calls what needs the addon. */
+function requirePackage(addon: string, script = "require('./dist').runtimeInfo()") {
+  return spawnSync(process.execPath, ['-e', script], {
     cwd: packageRoot,
     encoding: 'utf8',
     env: { ...process.env, NEURAL_STYLE_ADDON: addon },
   });
 }
 
-test('a missing addon makes require() throw an error naming the file and the fix', () => {
+test('requiring the package loads no LibTorch; the first function that needs the addon loads it', () => {
+  const libtorchLoaded = "/libtorch|libc10/.test(require('fs').readFileSync('/proc/self/maps', 'utf8'))";
+  const script = `
+    const neuralStyle = require('./dist');
+    const before = ${libtorchLoaded};
+    const { resolveOptions } = require('./dist/options');
+    resolveOptions({ content: Buffer.from('x'), style: Buffer.from('y'), model: 'random' });
+    neuralStyle.runtimeInfo();
+    console.log(JSON.stringify({ before, after: ${libtorchLoaded} }));`;
+  const result = requirePackage(join(packageRoot, 'build', 'Release', 'neural_style.node'), script);
+  expect(result.stderr).toBe('');
+  expect(JSON.parse(result.stdout)).toMatchObject({ before: false, after: true });
+});
+
+test('without the addon, the package loads, checks options, and its runs reject naming the file and the fix', () => {
+  const missing = join(temporaryDir(), 'neural_style.node');
+  const result = requirePackage(
+    missing,
+    `const { stylize } = require('./dist');
+     stylize({ content: Buffer.from('x'), style: Buffer.from('y'), model: 'random', imageSize: -1 })
+       .catch((error) => { console.log(error.message); return stylize({ content: Buffer.from('x'), style: Buffer.from('y'), model: 'random' }); })
+       .catch((error) => console.log(error.message));`,
+  );
+  expect(result.status).toBe(0);
+  const [checked, missingAddon] = result.stdout.trim().split('\n');
+  expect(checked).toMatch(/^Expected a positive integer for imageSize but received -1/);
+  expect(missingAddon).toMatch(/^The neural-style native addon is missing/);
+});
+
+test('a missing addon makes the first call that needs it throw an error naming the file and the fix', () => {
   const result = requirePackage(join(temporaryDir(), 'neural_style.node'));
   expect(result.status).not.toBe(0);
   expect(result.stderr).toMatch(
@@ -22,7 +52,7 @@ test('a missing addon makes require() throw an error naming the file and the fix
   );
 });
 
-test('an addon that cannot be loaded makes require() say so and how to rebuild', () => {
+test('an addon that cannot be loaded makes that call say so and how to rebuild', () => {
   const broken = join(temporaryDir(), 'neural_style.node');
   writeFileSync(broken, 'not a shared object');
   const result = requirePackage(broken);
@@ -32,7 +62,7 @@ test('an addon that cannot be loaded makes require() say so and how to rebuild',
   );
 });
 
-test('an addon whose LibTorch libraries are gone makes require() name the library and the apt line', () => {
+test('an addon whose LibTorch libraries are gone makes that call name the library and the apt line', () => {
   // A stand-in addon linked against a library that is deleted afterwards: what a machine sees
   // when libtorch-dev was removed after the build.
   const dir = temporaryDir();

@@ -96,7 +96,7 @@ describe.each<[string, string, Partial<StylizeOptions>]>([
     const styles = Array.from({ length: styleCount }, (_, i) => planarPattern(width + 8 * i, height + 4 * i, i + 1));
     const image = planarPattern(width, height, 7);
 
-    const native = await addon.evaluate({ ...options, content, styles, image });
+    const native = await addon().evaluate({ ...options, content, styles, image });
     const expected = referenceEvaluation(options, content, styles, image);
 
     for (const term of ['loss', 'content', 'style', 'tv'] as const) {
@@ -120,7 +120,7 @@ test('a bfloat16 network stays close to the float32 reference, and differs from 
   // The full-size VGG-19: the tiny models' layers are all too narrow to run in bfloat16.
   const options = lossOptions(fixture('vgg19-full.pt'), { tvWeight: 0, preprocess: 'caffe' });
   const [content, style, image] = [0, 1, 7].map((seed) => planarPattern(width, height, seed));
-  const evaluate = (precision: string) => addon.evaluate({ ...options, precision, content, styles: [style], image });
+  const evaluate = (precision: string) => addon().evaluate({ ...options, precision, content, styles: [style], image });
   const [single, brain] = await Promise.all([evaluate('float32'), evaluate('bfloat16')]);
   const expected = referenceEvaluation(options, content, [style], image);
   const expectedGradient = expected.gradient;

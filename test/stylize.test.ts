@@ -330,7 +330,7 @@ test('the engine refuses an init image of another size than the content', async 
     model: fixture('tiny-numbered.pt'),
     iterations: 1,
   });
-  const job = addon.stylize(nativeStylizeOptions(options, images, 0));
+  const job = addon().stylize(nativeStylizeOptions(options, images, 0));
   await expect(job.promise).rejects.toThrow(/^The init image is 41x32 pixels, not the content's 40x32$/);
 });
 
@@ -347,7 +347,7 @@ test.each([
   const image = { width: 40, height: 32, data: Buffer.alloc(40 * 32 * 3, 90) };
   const options = resolveOptions({ content: image, style: image, model: fixture('tiny-numbered.pt'), iterations: 1 });
   expect(() =>
-    addon.stylize({ ...nativeStylizeOptions(options, { content: image, styles: [image] }, 0), [name]: value }),
+    addon().stylize({ ...nativeStylizeOptions(options, { content: image, styles: [image] }, 0), [name]: value }),
   ).toThrow(message);
 });
 

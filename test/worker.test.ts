@@ -16,7 +16,7 @@ function stylizeInWorker(model: string, size: number, iterations: number): Worke
       content: images.content, style: images.styles, model: workerData.model, styleLayers: ['relu1_1', 'relu2_1'], iterations,
       device: 'cpu', threads: 1, previewInterval: 1,
     });
-    const job = addon.stylize(nativeStylizeOptions(options, images, 0), (event) => parentPort.postMessage({ progress: event.iteration }));
+    const job = addon().stylize(nativeStylizeOptions(options, images, 0), (event) => parentPort.postMessage({ progress: event.iteration }));
     job.promise.then((result) => parentPort.postMessage({ done: result.iterations, width: result.image.width }));
   `;
   return new Worker(script, {

@@ -54,7 +54,7 @@ function options({ width = 96, content, styles, availableMemory = 0, ...override
 // Runs the addon, collecting every progress event; resolves with the result or the error.
 async function run(overrides, onEvent) {
   const events = [];
-  const job = addon.stylize(options(overrides), (event) => {
+  const job = addon().stylize(options(overrides), (event) => {
     events.push(event);
     onEvent?.(event, job);
   });
@@ -72,7 +72,7 @@ function record(name, passed, details) {
 }
 
 async function main() {
-  const info = addon.runtimeInfo();
+  const info = addon().runtimeInfo();
   const usesCuda = device.startsWith('cuda');
   record('runtime', !usesCuda || info.cudaDevices > 0, { ...info, cpuCores: cpus().length });
   if (usesCuda && info.cudaDevices === 0) throw new Error('CUDA is not available to this addon build');
@@ -145,7 +145,7 @@ async function main() {
   const timing = async (on, iterations, overrides = {}) => {
     let reservedDuringRun = 0;
     const { result, events, error } = await run({ device: on, iterations, width: size, ...overrides }, () => {
-      reservedDuringRun = Math.max(reservedDuringRun, addon.runtimeInfo().reservedCudaBytes);
+      reservedDuringRun = Math.max(reservedDuringRun, addon().runtimeInfo().reservedCudaBytes);
     });
     if (error) throw error;
     const gaps = events.slice(1).map((event, i) => event.elapsedMs - events[i].elapsedMs);
@@ -158,7 +158,7 @@ async function main() {
     };
   };
   const deviceTiming = await timing(device, timedIterations);
-  const reservedAfterRun = addon.runtimeInfo().reservedCudaBytes;
+  const reservedAfterRun = addon().runtimeInfo().reservedCudaBytes;
   const cpuTiming = usesCuda ? await timing('cpu', 5) : deviceTiming;
   record('timing', Number.isFinite(deviceTiming.msPerIteration), {
     size: `${size}x${Math.round((size * 3) / 4)}`,
@@ -210,7 +210,7 @@ async function main() {
   const tooLarge = usesCuda
     ? await run({ device, iterations: 2, init: 'image', content: flat(16384, 12288), styles: [flat(64, 48)] })
     : await run({ device, iterations: 2, width: 512, availableMemory: 256 * 2 ** 20 });
-  const reservedAfterFailure = addon.runtimeInfo().reservedCudaBytes;
+  const reservedAfterFailure = addon().runtimeInfo().reservedCudaBytes;
   record(
     'a run too large for the memory is an Out of memory error, and gives its memory back',
     ['NEURAL_STYLE_OUT_OF_MEMORY', 'NEURAL_STYLE_OUT_OF_GPU_MEMORY'].includes(tooLarge.error?.code) &&
@@ -218,7 +218,7 @@ async function main() {
     { error: tooLarge.error?.message, code: tooLarge.error?.code, reservedAfterFailureMiB: mib(reservedAfterFailure) },
   );
 
-  const held = addon.runtimeInfo().heldCpuBytes;
+  const held = addon().runtimeInfo().heldCpuBytes;
   record('no CPU memory held after the runs', held === 0, { heldCpuBytes: held });
 
   console.log('\ncheck | passed');
