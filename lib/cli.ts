@@ -116,7 +116,11 @@ const downloadFlags = {
     type: 'string',
     describe: "The file's SHA-256, or its first 8 or more hex digits (default: the published file's)",
   },
-  output: { type: 'string', describe: 'Where to write the model (default: models/vgg19.pt in this package)' },
+  output: {
+    type: 'string',
+    describe:
+      'Where to write the model (default: vgg19.pt in the model cache, NEURAL_STYLE_HOME or ~/.cache/neural-style)',
+  },
 } as const;
 
 const convertFlags = {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 
-import { packageModelPath } from './options';
+import { cachedModelPath } from './options';
 import { stylize } from './stylize';
 
 const width = 320;
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   await sharp(Buffer.from(contentSvg)).png().toFile(contentPath);
   await sharp(Buffer.from(styleSvg())).png().toFile(stylePath);
 
-  const model = process.env.NEURAL_STYLE_MODEL || (existsSync(packageModelPath) ? packageModelPath : 'random');
+  const model = process.env.NEURAL_STYLE_MODEL || (existsSync(cachedModelPath()) ? cachedModelPath() : 'random');
   // Untrained deep features only blur, so random weights use shallow layers and no smoothing.
   const untrainedSettings = {
     contentLayers: ['relu2_2'],
@@ -59,9 +59,9 @@ async function main(): Promise<void> {
   };
   if (model === 'random') {
     console.log(
-      'No pretrained VGG-19 found (models/vgg19.pt or NEURAL_STYLE_MODEL), so this demo uses random weights:\n' +
+      `No pretrained VGG-19 found (${cachedModelPath()} or NEURAL_STYLE_MODEL), so this demo uses random weights:\n` +
         'the result shows the optimisation at work, as texture, not an artistic style.\n' +
-        '`npx neural-style download-model` downloads pretrained weights as models/vgg19.pt (see models/README.md).',
+        '`npx neural-style download-model` downloads pretrained weights there (see models/README.md).',
     );
   }
   const output = join(folder, 'result.png');

@@ -1,6 +1,6 @@
 export { stylize, AbortError } from './stylize';
 export type { Result } from './stylize';
-export { defaults } from './options';
+export { defaults, modelHome } from './options';
 export { lossPlot } from './plot';
 export { readRecord } from './record';
 export type { RecordedInput, RecordedIteration, RunRecord } from './record';

@@ -1,6 +1,7 @@
 // Pretrained VGG-19 weights, made into the TorchScript model the engine runs: downloaded from
 // where they are published, or converted from a state dict already on disk. No Python needed.
 import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
@@ -10,7 +11,8 @@ import { addon } from './native';
 import { checkFile, invalid, oneOf, writablePath } from './checks';
 import { decodeImages } from './image';
 import type { CheckedImageInput, ImageInput } from './image-input';
-import { imagesOrFolders, packageModelPath, Pooling, poolings, Preprocess, preprocessings } from './options';
+import { OptionError } from './errors';
+import { cachedModelPath, imagesOrFolders, modelHome, Pooling, poolings, Preprocess, preprocessings } from './options';
 import { AbortError } from './stylize';
 
 export type PretrainedWeights = 'caffe' | 'torchvision';
@@ -42,7 +44,7 @@ export interface ConvertModelOptions {
   weights: string;
   /** How the weights expect their input; a state dict cannot tell. */
   preprocess: Preprocess;
-  /** Where to write the model: default `models/vgg19.pt` in this package, where it is found by default. */
+  /** Where to write the model: default `vgg19.pt` in the model cache (`modelHome()`), where runs find it. */
   output?: string;
   /**
    * Store the normalised network (Gatys et al.): each filter's mean activation over these images
@@ -66,7 +68,7 @@ export interface DownloadModelOptions {
   url?: string;
   /** The file's SHA-256, or its first 8 or more hex digits; default the published file's. */
   sha256?: string;
-  /** Where to write the model: default `models/vgg19.pt` in this package. */
+  /** Where to write the model: default `vgg19.pt` in the model cache (`modelHome()`). */
   output?: string;
   onProgress?: (event: DownloadProgress) => void;
   /** abort() rejects with an AbortError and leaves no file. */
@@ -170,10 +172,23 @@ async function writeVgg19(
   return { output, preprocess };
 }
 
+/** Where a model is written: `value`, else the model cache, made if need be; checked writable before any work. */
 function modelOutput(value: unknown): string {
-  if (value === undefined) return packageModelPath;
-  if (typeof value !== 'string' || value === '') throw invalid('output', 'a file path', value);
-  return resolve(writablePath('output', value));
+  if (value !== undefined) {
+    if (typeof value !== 'string' || value === '') throw invalid('output', 'a file path', value);
+    return resolve(writablePath('output', value));
+  }
+  const home = modelHome();
+  try {
+    mkdirSync(home, { recursive: true });
+  } catch (error) {
+    throw new OptionError(
+      (error as NodeJS.ErrnoException).code ?? 'ERR_MODEL_HOME',
+      (names) =>
+        `Cannot make the model folder ${home} (${(error as Error).message.split(':')[0]}): set NEURAL_STYLE_HOME to a folder you can write, or give ${names('output')}`,
+    );
+  }
+  return writablePath('output', cachedModelPath());
 }
 
 /** Converts a VGG-19 state dict (a .pth file) into the TorchScript model neural-style runs. */
@@ -243,7 +258,7 @@ async function fetchToFile(
 
 /**
  * Downloads pretrained VGG-19 weights, checks them against their published SHA-256 and converts
- * them into the TorchScript model neural-style runs (by default `models/vgg19.pt`, which runs
+ * them into the TorchScript model neural-style runs (by default `vgg19.pt` in the model cache, which runs
  * then find without being told). The weights file itself (about 575 MB, with the classifier a
  * style transfer does not use) is deleted once converted; the model is 80 MB.
  */

@@ -2,7 +2,7 @@
 // description. The API's types and defaults, resolveOptions, the command line's flags and help,
 // the native options object and the docs' option table all come from it.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, homedir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 
 import {
@@ -173,16 +173,29 @@ const outputPath = check(`a file path ending in ${Object.keys(outputFormats).joi
   return writablePath(name, value);
 });
 
-/** The model file to use when none is given: the environment's, else the package's own. */
-export const packageModelPath = resolve(__dirname, '..', 'models', 'vgg19.pt');
+/**
+ * The folder models are kept in, outside node_modules so that an app's next npm install keeps
+ * them: NEURAL_STYLE_HOME, else the platform's folder for caches.
+ */
+export function modelHome(): string {
+  const { NEURAL_STYLE_HOME, XDG_CACHE_HOME, LOCALAPPDATA } = process.env;
+  if (NEURAL_STYLE_HOME) return resolve(NEURAL_STYLE_HOME);
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'neural-style');
+  if (process.platform === 'win32') return join(LOCALAPPDATA || join(homedir(), 'AppData', 'Local'), 'neural-style');
+  return join(XDG_CACHE_HOME || join(homedir(), '.cache'), 'neural-style');
+}
+
+/** The model a run takes when neither the model option nor NEURAL_STYLE_MODEL names one. */
+export const cachedModelPath = () => join(modelHome(), 'vgg19.pt');
 
 const modelPath = check("a TorchScript file path or 'random'", (name, value) => {
   const given = value === undefined ? process.env.NEURAL_STYLE_MODEL : value;
   if (given === 'random') return given;
   if (given === undefined || given === '') {
-    if (existsSync(packageModelPath)) return packageModelPath;
+    const cached = cachedModelPath();
+    if (existsSync(cached)) return cached;
     throw new Error(
-      `No VGG-19 model was given and none was found at ${packageModelPath}. Download one there with ` +
+      `No VGG-19 model was given and none was found at ${cached}. Download one there with ` +
         '`npx neural-style download-model` (see models/README.md), pass model (--model, or the ' +
         'NEURAL_STYLE_MODEL environment variable) the path of a TorchScript VGG-19, or model: ' +
         "'random' for untrained weights.",
@@ -377,7 +390,7 @@ export const optionTable = {
   }),
   model: option<string, string | undefined>({
     check: modelPath,
-    defaultText: 'NEURAL_STYLE_MODEL, else models/vgg19.pt in the package',
+    defaultText: 'NEURAL_STYLE_MODEL, else vgg19.pt in the model cache (NEURAL_STYLE_HOME, else ~/.cache/neural-style)',
     engine: 'model',
     flag: { name: 'model', group: 'Model', type: 'string' },
     description:

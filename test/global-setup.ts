@@ -28,6 +28,8 @@ export default function globalSetup(): void {
   const runDir = mkdtempSync(join(tmpdir(), `neural-style-test-run-${process.pid}-`));
   process.env[runDirVariable] = runDir;
   process.env.TMPDIR = runDir;
+  // And its model cache: no test sees, or fills, the user's own.
+  process.env.NEURAL_STYLE_HOME = join(runDir, 'model-cache');
 
   // Builds the TorchScript fixtures once per change of their generator.
   const generator = `${__dirname}/python/make_models.py`;

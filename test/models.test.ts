@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 import { runtimeInfo } from '../lib';
+import { cachedModelPath, modelHome } from '../lib/options';
 import { stylize } from '../lib/stylize';
 import { changeZipEntry, fixture, patternPng, temporaryDir, withoutZipChecksums } from './helpers';
 
@@ -167,5 +169,21 @@ test('NEURAL_STYLE_MODEL names the default model', async () => {
     );
   } finally {
     delete process.env.NEURAL_STYLE_MODEL;
+  }
+});
+
+test("the model cache: NEURAL_STYLE_HOME, else the platform's cache folder; never node_modules", () => {
+  const saved = { ...process.env };
+  try {
+    process.env.NEURAL_STYLE_HOME = 'relative/home';
+    expect(modelHome()).toBe(resolve('relative/home'));
+    delete process.env.NEURAL_STYLE_HOME;
+    process.env.XDG_CACHE_HOME = '/var/cache/someone';
+    expect(modelHome()).toBe('/var/cache/someone/neural-style');
+    delete process.env.XDG_CACHE_HOME;
+    expect(modelHome()).toBe(join(homedir(), '.cache', 'neural-style'));
+    expect(cachedModelPath()).toBe(join(homedir(), '.cache', 'neural-style', 'vgg19.pt'));
+  } finally {
+    process.env = saved;
   }
 });

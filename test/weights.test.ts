@@ -245,6 +245,7 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
   const sha256 = createHash('sha256').update(weights).digest('hex');
   let server: Server;
   let base: string;
+  const requests: string[] = [];
   const routes: Record<string, (response: ServerResponse) => void> = {
     '/vgg19.pth': (response) => response.writeHead(200, { 'content-length': weights.length }).end(weights),
     '/moved': (response) => response.writeHead(302, { location: '/vgg19.pth' }).end(),
@@ -262,7 +263,10 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
   };
 
   beforeAll(async () => {
-    server = createServer((request, response) => (routes[request.url!] ?? routes['/missing'])(response));
+    server = createServer((request, response) => {
+      requests.push(request.url!);
+      (routes[request.url!] ?? routes['/missing'])(response);
+    });
     await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -289,6 +293,34 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
     expect(events.every((event, i) => i === 0 || event.receivedBytes > events[i - 1].receivedBytes)).toBe(true);
     expect(await firstLoss(result.output)).toBe(await firstLoss(fixture('tiny-numbered.pt'), { preprocess: 'caffe' }));
     expect(readdirSync(dir)).toEqual(['vgg19.pt']);
+  });
+
+  test('without output, into the model cache, where a run without a model finds it', async () => {
+    const home = join(temporaryDir(), 'cache', 'neural-style');
+    const saved = process.env.NEURAL_STYLE_HOME;
+    process.env.NEURAL_STYLE_HOME = home;
+    try {
+      const result = await download('/vgg19.pth', { output: undefined });
+      expect(result.output).toBe(join(home, 'vgg19.pt'));
+      expect(readdirSync(home)).toEqual(['vgg19.pt']);
+      const run = await stylize({
+        content: await patternPng(0),
+        style: await patternPng(1),
+        iterations: 1,
+        imageSize: 40,
+      });
+      expect(run.iterations).toBe(1);
+      // A cache that cannot be made is refused before anything is fetched, naming the folder.
+      requests.length = 0;
+      process.env.NEURAL_STYLE_HOME = '/etc/hostname/neural-style';
+      await expect(download('/vgg19.pth', { output: undefined })).rejects.toThrow(
+        /^Cannot make the model folder \/etc\/hostname\/neural-style \(ENOTDIR\): set NEURAL_STYLE_HOME to a folder you can write, or give output$/,
+      );
+      expect(requests).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.NEURAL_STYLE_HOME;
+      else process.env.NEURAL_STYLE_HOME = saved;
+    }
   });
 
   describe('failures leave no file', () => {
