@@ -68,7 +68,18 @@ const title = 'installed from a packed tarball, the package builds with the comm
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     run('npm', ['install', '--no-audit', '--no-fund', join(app, tarball)], { cwd: app, env });
 
-    const load = spawnSync(process.execPath, ['-e', "require('neural-style')"], { cwd: app, env, encoding: 'utf8' });
+    // The tarball holds what runs and builds: no development scripts, no source maps of sources it lacks.
+    const packed = join(app, 'node_modules', 'neural-style');
+    expect(existsSync(join(packed, 'LICENSE'))).toBe(true);
+    for (const left of ['scripts/bench.js', 'scripts/fuzz.js', 'scripts/device', 'dist/index.js.map', 'lib'])
+      expect(existsSync(join(packed, left))).toBe(false);
+
+    // Requiring it loads no addon; the first call that needs one says how to build it.
+    const load = spawnSync(process.execPath, ['-e', "require('neural-style').runtimeInfo()"], {
+      cwd: app,
+      env,
+      encoding: 'utf8',
+    });
     expect(load.status).not.toBe(0);
     const [, fix] =
       load.stderr.match(/^Error: The neural-style native addon is missing \(.*\)\. Build it with: (.*)$/m) ?? [];
@@ -89,8 +100,9 @@ const title = 'installed from a packed tarball, the package builds with the comm
       iterations: 2,
       output: join(app, 'out.png'),
     };
-    const script = `require('neural-style').stylize(${JSON.stringify(options)}).then((result) => console.log(result.iterations, result.output))`;
-    const stylized = run(process.execPath, ['-e', script], { cwd: app, env });
+    // As an ES module, through the exports map.
+    const script = `import { stylize } from 'neural-style'; const result = await stylize(${JSON.stringify(options)}); console.log(result.iterations, result.output);`;
+    const stylized = run(process.execPath, ['--input-type=module', '-e', script], { cwd: app, env });
     expect(stylized.stdout.trim()).toBe(`2 ${join(app, 'out.png')}`);
     const cli = run(join(app, 'node_modules', '.bin', 'neural-style'), ['--version'], { cwd: app, env });
     expect(cli.stdout.trim()).toBe(manifest.version);
