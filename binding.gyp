@@ -21,7 +21,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-O2", "-fexceptions", "<!@(node scripts/libtorch-flags.js cflags)"],
       "ldflags": ["<!@(node scripts/libtorch-flags.js ldflags)"],
-      "libraries": ["<!@(node scripts/libtorch-flags.js libraries)"],
+      "libraries": ["<!@(node scripts/libtorch-flags.js libraries)", "-ldl"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "GCC_ENABLE_CPP_RTTI": "YES",

@@ -149,7 +149,7 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-const commands = ['download-model', 'convert-model', 'plot'];
+const commands = ['download-model', 'convert-model', 'plot', 'doctor'];
 
 /** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
 function unknownArguments(message: string, known: string[]): Error | undefined {
@@ -240,6 +240,12 @@ export async function main(
           .options(plotFlags),
       (args) => plotCommand(args as Arguments<typeof plotFlags> & { record: string }),
     )
+    .command(
+      'doctor',
+      'Say what this installation has (addon, LibTorch, BLAS, CPU, threads, model) and how to fix what is wrong',
+      (command) => command.options({ json: { type: 'boolean', default: false, describe: 'Print the report as JSON' } }),
+      (args) => doctorCommand(args.json as boolean),
+    )
     .example('$0 --content photo.jpg --style painting.jpg --output out.png', 'Stylize at 512 px with the default model')
     .example(
       '$0 --content photo.jpg --style a.jpg,b.jpg --style-blend-weights 3,1 --output out.png',
@@ -304,6 +310,14 @@ async function convertCommand(args: Arguments<typeof convertFlags>): Promise<voi
     pooling: args.pooling,
   });
   print(`Wrote ${result.output} (${result.preprocess} preprocessing${normalizeOn ? ', normalised' : ''})`);
+}
+
+async function doctorCommand(json: boolean): Promise<void> {
+  const { doctor, doctorLines } = await import('./doctor');
+  const report = doctor();
+  print(json ? report : doctorLines(report).join('\n'));
+  // Scripts can tell a sound installation from one that needs the fixes printed.
+  if (report.problems.length > 0) process.exitCode = 1;
 }
 
 async function plotCommand(args: Arguments<typeof plotFlags> & { record: string }): Promise<void> {

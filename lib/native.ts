@@ -86,6 +86,12 @@ export interface NativeRuntimeInfo {
    * when it ends, so this stays near 0 between runs; 0 without CUDA.
    */
   reservedCudaBytes: number;
+  /** The libstdc++ ABI the addon, and so its LibTorch, was built with. */
+  cxx11Abi: boolean;
+  /** The core type OpenBLAS chose for this CPU, when LibTorch's BLAS is OpenBLAS; else ''. */
+  openblasCore: string;
+  /** LibTorch's own account of its build (at::show_config()). */
+  buildConfig: string;
 }
 
 /** A float image in 0..1, planar (three planes of height * width). */

@@ -315,10 +315,10 @@ test('a bare neural-style prints the help', () => {
 });
 
 test.each([
-  [['doctor'], 'Unknown command doctor: the commands are download-model, convert-model, plot, or none to stylize'],
+  [['doctor'], 'Unknown command doctor: the commands are download-model, convert-model, plot, doctor, or none to stylize'],
   [
     ['donwload-model'],
-    'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, plot, or none to stylize',
+    'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, plot, doctor, or none to stylize',
   ],
   [['--num-iterations', '3'], 'Unknown flag --num-iterations (did you mean --iterations?)'],
 ])('%j is one line that says what is wrong', (args, message) => {

@@ -281,6 +281,9 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   object.Set("cudaDevices", runtime.cudaDevices);
   object.Set("heldCpuBytes", static_cast<double>(runtime.heldCpuBytes));
   object.Set("reservedCudaBytes", static_cast<double>(runtime.reservedCudaBytes));
+  object.Set("cxx11Abi", runtime.cxx11Abi);
+  object.Set("openblasCore", runtime.openblasCore);
+  object.Set("buildConfig", runtime.buildConfig);
   return object;
 }
 

@@ -214,6 +214,9 @@ struct RuntimeInfo {
   int cudaDevices = 0;
   size_t heldCpuBytes = 0;       // CPU tensor memory still held by the engine
   size_t reservedCudaBytes = 0;  // GPU memory LibTorch's CUDA allocator holds
+  bool cxx11Abi = false;         // the libstdc++ ABI the addon (and so its LibTorch) was built with
+  std::string openblasCore;      // the core type OpenBLAS chose, when LibTorch's BLAS is OpenBLAS
+  std::string buildConfig;       // LibTorch's own account of its build (at::show_config)
 };
 
 RuntimeInfo runtimeInfo();

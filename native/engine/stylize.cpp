@@ -3,6 +3,7 @@
 // layers, smoothed by total variation.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <chrono>
 #include <cmath>
@@ -274,8 +275,16 @@ void saveNormalizedVgg19(const NormalizeModelOptions& options) {
 }
 
 RuntimeInfo runtimeInfo() {
-  return {TORCH_VERSION, torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
-          heldCpuBytes(), reservedCudaBytes()};
+  RuntimeInfo info{TORCH_VERSION, torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0,
+                   heldCpuBytes(), reservedCudaBytes()};
+  info.cxx11Abi = _GLIBCXX_USE_CXX11_ABI != 0;
+  // Looked up, not linked: LibTorch's BLAS may be another library, which has no such function.
+  using CoreName = const char* (*)();
+  if (const auto coreName = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
+    info.openblasCore = coreName();
+  }
+  info.buildConfig = at::show_config();
+  return info;
 }
 
 }  // namespace neural_style
