@@ -315,7 +315,10 @@ test('a bare neural-style prints the help', () => {
 });
 
 test.each([
-  [['doctor'], 'Unknown command doctor: the commands are download-model, convert-model, plot, doctor, or none to stylize'],
+  [
+    ['paint'],
+    'Unknown command paint: the commands are download-model, convert-model, plot, doctor, or none to stylize',
+  ],
   [
     ['donwload-model'],
     'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, plot, doctor, or none to stylize',
