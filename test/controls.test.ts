@@ -22,6 +22,7 @@ import {
   patternPng,
   planar,
   png,
+  randomRunFlags,
   referencePython,
   relativeError,
   temporaryDir,
@@ -64,22 +65,7 @@ describe('the result is the image that was evaluated', () => {
     const output = join(dir, 'o.png');
     const print = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
-      await main([
-        '--content',
-        content,
-        '--style',
-        content,
-        '--model',
-        'random',
-        '--image-size',
-        '40',
-        '--iterations',
-        '12',
-        '--save-iter',
-        '12',
-        '--output',
-        output,
-      ]);
+      await main([...randomRunFlags(content, 40, 12), '--save-iter', '12', '--output', output]);
     } finally {
       print.mockRestore();
     }

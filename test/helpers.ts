@@ -202,3 +202,9 @@ export function withoutZipChecksums(archive: Buffer): Buffer {
     copy.writeUInt32LE(0, at + 16);
   return copy;
 }
+
+/** A command line that stylizes `image` with itself, with random weights, at `imageSize` for `iterations`. */
+export const randomRunFlags = (image: string, imageSize: number, iterations: number) => [
+  ...['--content', image, '--style', image, '--model', 'random'],
+  ...['--image-size', String(imageSize), '--iterations', String(iterations)],
+];

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 
 import { stylize, StylizeOptions } from '../lib';
-import { fixture, pattern, patternPng, temporaryDir } from './helpers';
+import { fixture, pattern, patternPng, randomRunFlags, temporaryDir } from './helpers';
 
 const inputs = ['content', 'style', 'initImage'] as const;
 
@@ -260,20 +260,7 @@ test('the command line, interrupted or cut off, stops at once and leaves no file
   const content = join(dir, 'c.png');
   writeFileSync(content, await patternPng(0));
   const cli = join(__dirname, '..', 'dist', 'cli.js');
-  const args = [
-    '--content',
-    content,
-    '--style',
-    content,
-    '--model',
-    'random',
-    '--image-size',
-    '96',
-    '--iterations',
-    '5000',
-    '--threads',
-    '1',
-  ];
+  const args = [...randomRunFlags(content, 96, 5000), '--threads', '1'];
   const cases: Array<[string, (child: ChildProcess) => void, (code: number | null, stderr: string) => boolean]> = [
     ['SIGINT', (child) => child.kill('SIGINT'), (code, stderr) => code === 130 && /interrupted/.test(stderr)],
     ['SIGTERM', (child) => child.kill('SIGTERM'), (code, stderr) => code === 143 && /interrupted/.test(stderr)],
