@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -149,7 +150,7 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-const commands = ['download-model', 'convert-model', 'plot', 'doctor'];
+const commands = ['download-model', 'convert-model', 'plot', 'doctor', 'setup'];
 
 /** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
 function unknownArguments(message: string, known: string[]): Error | undefined {
@@ -241,6 +242,12 @@ export async function main(
       (args) => plotCommand(args as Arguments<typeof plotFlags> & { record: string }),
     )
     .command(
+      'setup',
+      "Build the native addon against the LibTorch found: the package's install script, for installs that run none",
+      (command) => command,
+      () => setupCommand(),
+    )
+    .command(
       'doctor',
       'Say what this installation has (addon, LibTorch, BLAS, CPU, threads, model) and how to fix what is wrong',
       (command) => command.options({ json: { type: 'boolean', default: false, describe: 'Print the report as JSON' } }),
@@ -310,6 +317,11 @@ async function convertCommand(args: Arguments<typeof convertFlags>): Promise<voi
     pooling: args.pooling,
   });
   print(`Wrote ${result.output} (${result.preprocess} preprocessing${normalizeOn ? ', normalised' : ''})`);
+}
+
+function setupCommand(): void {
+  const install = spawnSync(process.execPath, [join(__dirname, '..', 'scripts', 'install.js')], { stdio: 'inherit' });
+  if (install.status !== 0) throw new Error('setup failed: see the messages above');
 }
 
 async function doctorCommand(json: boolean): Promise<void> {

@@ -6,7 +6,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
 
 import { cgroupCpuQuota, cpuBfloat16, usableCpus } from './cpus';
-import { addon, addonPath, NativeRuntimeInfo } from './native';
+import { addon, addonPath, buildCommand, NativeRuntimeInfo } from './native';
 import { cachedModelPath, modelHome } from './options';
 
 const packageRoot = resolve(__dirname, '..');
@@ -88,7 +88,6 @@ function writable(folder: string): boolean {
 /** Looks the installation over: loads the addon (and LibTorch) if it can. */
 export function doctor(): DoctorReport {
   const problems: Problem[] = [];
-  const setup = `cd ${packageRoot} && npm run setup`;
 
   let runtime: NativeRuntimeInfo | undefined;
   let addonError: string | undefined;
@@ -98,7 +97,7 @@ export function doctor(): DoctorReport {
     addonError = (error as Error).message;
     problems.push({
       problem: addonError,
-      fix: /apt-get/.test(addonError) ? `sudo apt-get install libtorch-dev && ${setup}` : setup,
+      fix: /apt-get/.test(addonError) ? `sudo apt-get install libtorch-dev, then ${buildCommand}` : buildCommand,
     });
   }
 

@@ -189,11 +189,17 @@ export const addonPath = process.env.NEURAL_STYLE_ADDON
   ? resolve(process.env.NEURAL_STYLE_ADDON)
   : resolve(packageRoot, 'build', 'Release', 'neural_style.node');
 
+/**
+ * The command that builds the addon: in a checkout of the repository its set-up; in an app, the
+ * package's install script by hand, or run again by npm once approved.
+ */
+export const buildCommand = existsSync(resolve(packageRoot, 'test'))
+  ? `cd ${packageRoot} && npm run setup`
+  : 'npx neural-style setup (or, in the app, npm install-scripts approve neural-style && npm rebuild neural-style)';
+
 function loadAddon(): NativeAddon {
   if (!existsSync(addonPath)) {
-    throw new Error(
-      `The neural-style native addon is missing (${addonPath}). Build it with: cd ${packageRoot} && npm run setup`,
-    );
+    throw new Error(`The neural-style native addon is missing (${addonPath}). Build it with: ${buildCommand}`);
   }
   try {
     return require(addonPath) as NativeAddon;
@@ -202,11 +208,11 @@ function loadAddon(): NativeAddon {
     if (/lib(torch|c10)[^:]*\.so/.test(message)) {
       throw new Error(
         `The neural-style native addon cannot find LibTorch (${message.split('\n')[0]}). ` +
-          `Install it with: sudo apt-get install libtorch-dev, then rebuild with: cd ${packageRoot} && npm run setup`,
+          `Install it with: sudo apt-get install libtorch-dev, then rebuild with: ${buildCommand}`,
       );
     }
     throw new Error(
-      `The neural-style native addon failed to load (${message.split('\n')[0]}). Rebuild it with: cd ${packageRoot} && npm run setup`,
+      `The neural-style native addon failed to load (${message.split('\n')[0]}). Rebuild it with: ${buildCommand}`,
     );
   }
 }

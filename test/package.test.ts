@@ -1,6 +1,6 @@
 // The package as an app gets it from npm: packed, installed into another project (npm runs no
-// install scripts of dependencies unasked, so nothing is built), then made ready by the command
-// that require()'s error names.
+// install scripts of dependencies unasked, so nothing is built), then built by its own install
+// script once the app approves it, as the error of the first call that needs the addon says.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
   return result;
 }
 
-const title = 'installed from a packed tarball, the package builds with the command its error names, then runs';
+const title = 'installed from a packed tarball, the package builds once its install script is approved, then runs';
 (npm.unavailable ? test.skip : test)(
   npm.unavailable ? `${title} (skipped: ${npm.unavailable})` : title,
   async () => {
@@ -66,7 +66,8 @@ const title = 'installed from a packed tarball, the package builds with the comm
     run('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root, env });
     const [tarball] = readdirSync(app).filter((name) => name.endsWith('.tgz'));
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-    run('npm', ['install', '--no-audit', '--no-fund', join(app, tarball)], { cwd: app, env });
+    // As where no install scripts run: nothing is built.
+    run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', join(app, tarball)], { cwd: app, env });
 
     // The tarball holds what runs and builds: no development scripts, no source maps of sources it lacks.
     const packed = join(app, 'node_modules', 'neural-style');
@@ -83,12 +84,20 @@ const title = 'installed from a packed tarball, the package builds with the comm
     expect(load.status).not.toBe(0);
     const [, fix] =
       load.stderr.match(/^Error: The neural-style native addon is missing \(.*\)\. Build it with: (.*)$/m) ?? [];
-    expect(fix).toBe(`cd ${join(app, 'node_modules', 'neural-style')} && npm run setup`);
-    const setup = run('sh', ['-c', fix], { env });
-    // npm 11 lists dependencies whose install scripts no allowScripts entry covers: sharp's has one.
-    expect(setup.stdout + setup.stderr).not.toMatch(/allowScripts/);
-    // Installed, it needs no test tools: no jest, no TypeScript.
-    expect(existsSync(join(app, 'node_modules', 'neural-style', 'node_modules', 'jest'))).toBe(false);
+    expect(fix).toBe(
+      'npx neural-style setup (or, in the app, npm install-scripts approve neural-style && npm rebuild neural-style)',
+    );
+    run(join(app, 'node_modules', '.bin', 'neural-style'), ['setup'], { cwd: app, env });
+    // Built with the app's own cmake-js and node-addon-api: no nested install, nothing written but the build.
+    expect(existsSync(join(packed, 'build', 'Release', 'neural_style.node'))).toBe(true);
+    expect(existsSync(join(packed, 'node_modules'))).toBe(false);
+
+    // Approved, the same script is npm's to run, on npm rebuild and every later install: the
+    // package's own, not the node-gyp rebuild that npm install-scripts ls infers from binding.gyp.
+    run('npm', ['install-scripts', 'approve', 'neural-style'], { cwd: app, env });
+    const rebuilt = run('npm', ['rebuild', 'neural-style', '--foreground-scripts'], { cwd: app, env });
+    expect(rebuilt.stdout + rebuilt.stderr).toMatch(/neural-style: built .*neural_style\.node/);
+    expect(rebuilt.stdout + rebuilt.stderr).not.toMatch(/node-gyp/);
 
     const image = join(app, 'image.png');
     writeFileSync(image, await patternPng(0));
