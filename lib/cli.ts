@@ -150,7 +150,7 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-const commands = ['download-model', 'convert-model', 'plot', 'doctor', 'setup'];
+const commands = ['download-model', 'convert-model', 'model', 'plot', 'doctor', 'setup'];
 
 /** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
 function unknownArguments(message: string, known: string[]): Error | undefined {
@@ -241,6 +241,19 @@ export async function main(
           .options(plotFlags),
       (args) => plotCommand(args as Arguments<typeof plotFlags> & { record: string }),
     )
+    .command('model <command>', 'Look into a model file', (command) =>
+      command
+        .command(
+          'info <file>',
+          'A model file: its layers, preprocessing, parameters, size, SHA-256 and source',
+          (info) =>
+            info
+              .positional('file', { type: 'string', describe: 'A TorchScript VGG-19' })
+              .options({ json: { type: 'boolean', default: false, describe: 'Print it as JSON' } }),
+          (args) => modelInfoCommand(args.file as string, args.json as boolean),
+        )
+        .demandCommand(1),
+    )
     .command(
       'setup',
       "Build the native addon against the LibTorch found: the package's install script, for installs that run none",
@@ -317,6 +330,25 @@ async function convertCommand(args: Arguments<typeof convertFlags>): Promise<voi
     pooling: args.pooling,
   });
   print(`Wrote ${result.output} (${result.preprocess} preprocessing${normalizeOn ? ', normalised' : ''})`);
+}
+
+async function modelInfoCommand(file: string, json: boolean): Promise<void> {
+  const { modelInfo } = await import('./models');
+  const info = await modelInfo(file);
+  if (json) {
+    print(info);
+    return;
+  }
+  const convolutions = info.layers.filter((layer) => layer.outChannels !== undefined);
+  print(
+    [
+      `file:          ${info.path} (${megabytes(info.bytes)}, SHA-256 ${info.sha256})`,
+      `source:        ${info.source}`,
+      `preprocessing: ${info.preprocessing}`,
+      `parameters:    ${info.parameters} in ${convolutions.length} convolutions`,
+      `layers:        ${info.layers.map((layer) => (layer.outChannels ? `${layer.name}(${layer.inChannels}→${layer.outChannels})` : layer.name)).join(' ')}`,
+    ].join('\n'),
+  );
 }
 
 function setupCommand(): void {

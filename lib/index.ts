@@ -4,13 +4,14 @@ export { defaults, modelHome } from './options';
 export { lossPlot } from './plot';
 export { readRecord } from './record';
 export type { RecordedInput, RecordedIteration, RunRecord } from './record';
-export { convertModel, downloadModel, pretrainedWeights } from './models';
+export { convertModel, downloadModel, modelInfo, pretrainedWeights } from './models';
 export type {
   ConvertModelOptions,
   DownloadedModel,
   DownloadModelOptions,
   DownloadProgress,
   ModelFile,
+  ModelInfo,
   PretrainedWeights,
 } from './models';
 export type {

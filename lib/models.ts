@@ -2,7 +2,7 @@
 // where they are published, or converted from a state dict already on disk. No Python needed.
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import { readStateDict } from './checkpoint';
@@ -13,7 +13,9 @@ import { decodeImages } from './image';
 import type { CheckedImageInput, ImageInput } from './image-input';
 import { OptionError } from './errors';
 import { cachedModelPath, imagesOrFolders, modelHome, Pooling, poolings, Preprocess, preprocessings } from './options';
+import { sha256Of } from './record';
 import { AbortError } from './stylize';
+import { verifyTorchScript } from './zip';
 
 export type PretrainedWeights = 'caffe' | 'torchvision';
 
@@ -292,4 +294,38 @@ export async function downloadModel(options: DownloadModelOptions = {}): Promise
   } finally {
     await rm(download, { force: true });
   }
+}
+
+export interface ModelInfo {
+  path: string;
+  bytes: number;
+  sha256: string;
+  /** Each layer in order; convolutions with their channels in and out. */
+  layers: Array<{ name: string; inChannels?: number; outChannels?: number }>;
+  /** Convolution weights and biases. */
+  parameters: number;
+  /** As the file records it; 'unrecorded' for a TorchScript export without neural-style's metadata. */
+  preprocessing: Preprocess | 'unrecorded';
+  /** Written by neural-style (download-model, convert-model), or a TorchScript export from elsewhere. */
+  source: 'neural-style' | 'another TorchScript export';
+}
+
+/** What the model file at `path` holds: its layers, preprocessing, parameters, size and SHA-256. */
+export async function modelInfo(path: string): Promise<ModelInfo> {
+  if (typeof path !== 'string' || path === '') throw invalid('path', 'a model file path', path);
+  checkFile('path', path);
+  const source = resolve(path);
+  await verifyTorchScript(source, `Model ${source}`);
+  const [native, sha256, { size }] = await Promise.all([addon().modelInfo(source), sha256Of(source), stat(source)]);
+  return {
+    path: source,
+    bytes: size,
+    sha256,
+    layers: native.layers.map(({ name, inChannels, outChannels }) =>
+      name.startsWith('conv') ? { name, inChannels, outChannels } : { name },
+    ),
+    parameters: native.parameters,
+    preprocessing: (native.preprocessing || 'unrecorded') as ModelInfo['preprocessing'],
+    source: native.preprocessing ? 'neural-style' : 'another TorchScript export',
+  };
 }

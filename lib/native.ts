@@ -140,6 +140,12 @@ export interface NativeAddon {
       path: string;
     },
   ): Promise<void>;
+  /** The layers of the model file at `path`, its recorded preprocessing ('' for none) and its parameter count. */
+  modelInfo(path: string): Promise<{
+    layers: Array<{ name: string; inChannels: number; outChannels: number }>;
+    preprocessing: string;
+    parameters: number;
+  }>;
   runtimeInfo(): NativeRuntimeInfo;
 }
 

@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { runtimeInfo } from '../lib';
+import { modelInfo } from '../lib/models';
 import { cachedModelPath, modelHome } from '../lib/options';
 import { stylize } from '../lib/stylize';
 import { changeZipEntry, fixture, patternPng, temporaryDir, withoutZipChecksums } from './helpers';
@@ -186,4 +189,47 @@ test("the model cache: NEURAL_STYLE_HOME, else the platform's cache folder; neve
   } finally {
     process.env = saved;
   }
+});
+
+test('model info: layers with their channels, preprocessing, parameters, size, SHA-256 and source', async () => {
+  const named = await modelInfo(fixture('tiny-named.pt'));
+  const bytes = readFileSync(fixture('tiny-named.pt'));
+  expect(named).toMatchObject({
+    path: fixture('tiny-named.pt'),
+    bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    preprocessing: 'caffe',
+    source: 'neural-style',
+  });
+  // VGG-19: 16 convolutions, each with its ReLU, and 5 poolings.
+  expect(named.layers).toHaveLength(37);
+  expect(named.layers.slice(0, 3)).toEqual([
+    { name: 'conv1_1', inChannels: 3, outChannels: 4 },
+    { name: 'relu1_1' },
+    { name: 'conv1_2', inChannels: 4, outChannels: 4 },
+  ]);
+  const counted = named.layers.reduce(
+    (sum, layer) => sum + (layer.outChannels ? layer.outChannels * layer.inChannels! * 9 + layer.outChannels : 0),
+    0,
+  );
+  expect(named.parameters).toBe(counted);
+  // torchvision's VGG-19 features: 20,024,384 parameters; exported without neural-style's metadata.
+  expect(await modelInfo(fixture('vgg19-full.pt'))).toMatchObject({
+    parameters: 20024384,
+    preprocessing: 'unrecorded',
+    source: 'another TorchScript export',
+  });
+  await expect(modelInfo(fixture('not-vgg.pt'))).rejects.toThrow(/not-vgg\.pt is not a VGG network/);
+  const cli = spawnSync(
+    process.execPath,
+    [join(__dirname, '..', 'dist', 'cli.js'), 'model', 'info', fixture('tiny-named.pt')],
+    {
+      encoding: 'utf8',
+    },
+  );
+  expect(cli.stdout).toMatch(/^preprocessing: caffe$/m);
+  expect(cli.stdout).toMatch(/^layers: +conv1_1\(3→4\) relu1_1 conv1_2\(4→4\) /m);
+  await expect(modelInfo(fixture('tiny-features.pth'))).rejects.toThrow(
+    /tiny-features\.pth is a zip archive but not a TorchScript model/,
+  );
 });

@@ -274,6 +274,29 @@ Napi::Value SaveModel(const Napi::CallbackInfo& info) {
   return runWriteTask(info, "neural-style:save-model", toSaveModelOptions(requireObject(info)), saveVgg19);
 }
 
+// modelInfo(path) -> Promise<{ layers: [{ name, inChannels, outChannels }], preprocessing, parameters }>
+Napi::Value DescribeModel(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "Expected a model path");
+  return runTask<ModelInfo>(
+      info.Env(), "neural-style:model-info",
+      [path = info[0].As<Napi::String>().Utf8Value()] { return modelInfo(path); },
+      [](Napi::Env env, const ModelInfo& model) -> Napi::Value {
+        Napi::Object object = Napi::Object::New(env);
+        Napi::Array layers = Napi::Array::New(env, model.layers.size());
+        for (size_t i = 0; i < model.layers.size(); ++i) {
+          Napi::Object layer = Napi::Object::New(env);
+          layer.Set("name", model.layers[i].name);
+          layer.Set("inChannels", static_cast<double>(model.layers[i].inChannels));
+          layer.Set("outChannels", static_cast<double>(model.layers[i].outChannels));
+          layers.Set(static_cast<uint32_t>(i), layer);
+        }
+        object.Set("layers", layers);
+        object.Set("preprocessing", model.preprocessing);
+        object.Set("parameters", static_cast<double>(model.parameters));
+        return object;
+      });
+}
+
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   const auto runtime = runtimeInfo();
   Napi::Object object = Napi::Object::New(info.Env());
@@ -300,6 +323,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matchColours", Napi::Function::New(env, MatchColours));
   exports.Set("normalizeModel", Napi::Function::New(env, NormalizeModel));
   exports.Set("saveModel", Napi::Function::New(env, SaveModel));
+  exports.Set("modelInfo", Napi::Function::New(env, DescribeModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   return exports;
 }

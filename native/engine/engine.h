@@ -209,6 +209,21 @@ struct NormalizeModelOptions {
 // Loads a VGG-19, normalises it on the calibration images and writes it as saveVgg19 does.
 void saveNormalizedVgg19(const NormalizeModelOptions& options);
 
+// What a model file holds, as this engine reads it.
+struct ModelLayer {
+  std::string name;         // conv1_1, relu1_1, pool1, ...
+  int64_t inChannels = 0;   // convolutions only
+  int64_t outChannels = 0;  // convolutions only
+};
+
+struct ModelInfo {
+  std::vector<ModelLayer> layers;
+  std::string preprocessing;  // what its metadata records ("torchvision", "caffe"), or ""
+  int64_t parameters = 0;     // the convolutions' weights and biases
+};
+
+ModelInfo modelInfo(const std::string& path);
+
 struct RuntimeInfo {
   std::string torchVersion;
   int cudaDevices = 0;

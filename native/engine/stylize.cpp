@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "objective.h"
 #include "vgg.h"
+#include "vgg_format.h"
 
 namespace neural_style {
 namespace {
@@ -271,6 +272,19 @@ void saveNormalizedVgg19(const NormalizeModelOptions& options) {
     vgg.normalize(calibration);
     saveVgg19({vgg.convolutions(), vgg.preprocessing(), options.path});
     return true;
+  });
+}
+
+ModelInfo modelInfo(const std::string& path) {
+  return withReadableErrors([&] {
+    ModelOptions options;
+    options.path = path;
+    const Vgg vgg(options, torch::kCPU);
+    ModelInfo info{vgg.describe(), vgg.preprocessingRecorded() ? nameOf(vgg.preprocessing()) : "", 0};
+    for (const auto& layer : info.layers) {
+      info.parameters += layer.outChannels * layer.inChannels * 9 + layer.outChannels;
+    }
+    return info;
   });
 }
 

@@ -71,6 +71,7 @@ void Vgg::loadTorchScript(const std::string& path) {
   const std::string& preprocessing = metadata[kPreprocessEntry];
   if (preprocessing == "caffe" || preprocessing == "torchvision") {
     preprocess_ = preprocessing == "caffe" ? Preprocessing::Caffe : Preprocessing::Torchvision;
+    preprocessingRecorded_ = true;
   } else if (!preprocessing.empty()) {
     throw std::runtime_error("Model " + path + " names an unknown preprocessing '" + preprocessing +
                              "': expected torchvision or caffe");
@@ -255,6 +256,15 @@ void Vgg::normalize(const std::vector<torch::Tensor>& calibration) {
     layer.bias = (layer.bias.to(torch::kFloat) / means[i]).to(layer.bias.scalar_type());
     incoming = means[i];
   }
+}
+
+std::vector<ModelLayer> Vgg::describe() const {
+  std::vector<ModelLayer> result;
+  for (const auto& layer : layers_) {
+    const bool conv = layer.kind == LayerKind::Conv;
+    result.push_back({layer.name, conv ? layer.weight.size(1) : 0, conv ? layer.weight.size(0) : 0});
+  }
+  return result;
 }
 
 std::vector<Convolution> Vgg::convolutions() const {

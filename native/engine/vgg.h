@@ -40,6 +40,10 @@ class Vgg {
   // divided by its filter's mean and no ReLU changes; a filter that never fires is left alone.
   void normalize(const std::vector<torch::Tensor>& calibration);
 
+  // Each layer with its channels, and whether the file recorded its preprocessing.
+  std::vector<ModelLayer> describe() const;
+  bool preprocessingRecorded() const { return preprocessingRecorded_; }
+
   // The convolutions in float32, on the CPU, and the preprocessing: what saveVgg19 writes.
   std::vector<Convolution> convolutions() const;
   Preprocessing preprocessing() const { return preprocess_; }
@@ -57,6 +61,7 @@ class Vgg {
 
   std::vector<Layer> layers_;
   Preprocessing preprocess_ = Preprocessing::FromModel;  // once loaded, Torchvision or Caffe
+  bool preprocessingRecorded_ = false;                   // in the file's metadata
   bool maxPooling_;
   torch::ScalarType dtype_;
 };
