@@ -36,7 +36,7 @@ namespace detail {
 
 // A symmetric positive semi-definite matrix's square root, or its inverse's.
 inline torch::Tensor sqrtSymmetric(const torch::Tensor& matrix, bool inverse) {
-  auto [values, vectors] = torch::linalg::eigh(matrix, "L");
+  auto [values, vectors] = at::linalg_eigh(matrix, "L");
   values = values.clamp_min(1e-12).sqrt();
   if (inverse) values = values.reciprocal();
   return vectors.matmul(torch::diag(values)).matmul(vectors.t());
@@ -61,11 +61,11 @@ inline torch::Tensor matchHistogram(const torch::Tensor& style, const torch::Ten
   torch::Tensor transform;
   switch (transfer) {
     case ColourTransfer::Cholesky:
-      transform = torch::linalg::cholesky(contentCovariance).matmul(torch::linalg::cholesky(styleCovariance).inverse());
+      transform = at::linalg_cholesky(contentCovariance).matmul(at::linalg_cholesky(styleCovariance).inverse());
       break;
     case ColourTransfer::Pca: {
-      const auto [styleValues, styleVectors] = torch::linalg::eigh(styleCovariance, "L");
-      const auto [contentValues, contentVectors] = torch::linalg::eigh(contentCovariance, "L");
+      const auto [styleValues, styleVectors] = at::linalg_eigh(styleCovariance, "L");
+      const auto [contentValues, contentVectors] = at::linalg_eigh(contentCovariance, "L");
       const auto ratio = (contentValues.clamp_min(0) / styleValues.clamp_min(1e-12)).sqrt();
       transform = contentVectors.matmul(torch::diag(ratio)).matmul(styleVectors.t());
       break;
