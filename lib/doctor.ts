@@ -53,7 +53,8 @@ function onednnIsa(): string | undefined {
     env: { ...process.env, ONEDNN_VERBOSE: '1' },
     timeout: 60000,
   });
-  return /onednn_verbose,info,cpu,isa:(.*)/.exec(`${probe.stdout}${probe.stderr}`)?.[1].trim();
+  // oneDNN 3 puts a format version (v1) after the prefix.
+  return /onednn_verbose,(?:v\d+,)?info,cpu,isa:(.*)/.exec(`${probe.stdout}${probe.stderr}`)?.[1].trim();
 }
 
 async function onednnProbe(): Promise<void> {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { addonPath } from '../lib/native';
 import { temporaryDir } from './helpers';
 
 const packageRoot = join(__dirname, '..');
@@ -24,7 +25,8 @@ test('requiring the package loads no LibTorch; the first function that needs the
     resolveOptions({ content: Buffer.from('x'), style: Buffer.from('y'), model: 'random' });
     neuralStyle.runtimeInfo();
     console.log(JSON.stringify({ before, after: ${libtorchLoaded} }));`;
-  const result = requirePackage(join(packageRoot, 'build', 'Release', 'neural_style.node'), script);
+  // The addon this suite runs with (NEURAL_STYLE_ADDON's, against another LibTorch, included).
+  const result = requirePackage(addonPath, script);
   expect(result.stderr).toBe('');
   expect(JSON.parse(result.stdout)).toMatchObject({ before: false, after: true });
 });
