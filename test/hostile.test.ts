@@ -45,6 +45,16 @@ async function hostileImages(): Promise<Array<[string, Buffer]>> {
   return cases;
 }
 
+/** One iteration of the tiny model on `image`, written to `output`: what each hostile input is put into. */
+const tinyRun = (image: Buffer, output: string): StylizeOptions => ({
+  content: image,
+  style: image,
+  model: fixture('tiny-numbered.pt'),
+  imageSize: 40,
+  iterations: 1,
+  output,
+});
+
 test('every hostile image, as every input, is refused by name with its reason', async () => {
   const dir = temporaryDir();
   const output = join(dir, 'out.png');
@@ -54,15 +64,7 @@ test('every hostile image, as every input, is refused by name with its reason', 
   const unclean: string[] = [];
   for (const input of inputs) {
     for (const [title, bytes] of images) {
-      const options: StylizeOptions = {
-        content: good,
-        style: good,
-        model: fixture('tiny-numbered.pt'),
-        imageSize: 40,
-        iterations: 1,
-        output,
-        [input]: bytes,
-      };
+      const options: StylizeOptions = { ...tinyRun(good, output), [input]: bytes };
       let progressed = false;
       const error = (await stylize({ ...options, onProgress: () => (progressed = true) }).catch((e: unknown) => e)) as
         Error | undefined;
@@ -116,14 +118,7 @@ test("every hostile value, as every option, is refused by that option's name bef
   const dir = temporaryDir();
   const output = join(dir, 'out.png');
   const good = await patternPng(0);
-  const base: StylizeOptions = {
-    content: good,
-    style: good,
-    model: fixture('tiny-numbered.pt'),
-    imageSize: 40,
-    iterations: 1,
-    output,
-  };
+  const base = tinyRun(good, output);
   const unclean: string[] = [];
   let cases = 0;
   for (const [name, spec] of Object.entries(optionTable)) {
