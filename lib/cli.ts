@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 
 import { writeAtomically } from './files';
 import { writeImage } from './image';
-import { ProgressLine } from './progress-line';
+import { DownloadLine, ProgressLine } from './progress-line';
 import type { PretrainedWeights } from './models';
 import {
   defaultText,
@@ -301,21 +301,15 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 async function downloadCommand(args: Arguments<typeof downloadFlags>, signal?: AbortSignal): Promise<void> {
   const { downloadModel } = await import('./models');
-  // A line at each tenth of the file: enough to see it move, few enough for a log.
-  let reported = -1;
+  const line = new DownloadLine(process.stdout);
   const result = await downloadModel({
     weights: args.weights as PretrainedWeights,
     url: args.url,
     sha256: args.sha256,
     output: args.output,
     signal,
-    onProgress: ({ receivedBytes, totalBytes }) => {
-      const tenth = totalBytes ? Math.floor((receivedBytes / totalBytes) * 10) : Math.floor(receivedBytes / 50e6);
-      if (tenth === reported) return;
-      reported = tenth;
-      print(`Downloaded ${megabytes(receivedBytes)}${totalBytes ? ` of ${megabytes(totalBytes)}` : ''}`);
-    },
-  });
+    onProgress: (event) => line.update(event),
+  }).finally(() => line.finish());
   print(`Wrote ${result.output} (${result.preprocess} preprocessing) from ${result.url}, SHA-256 ${result.sha256}`);
 }
 

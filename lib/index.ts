@@ -5,11 +5,11 @@ export { lossPlot } from './plot';
 export { readRecord } from './record';
 export type { RecordedInput, RecordedIteration, RunRecord } from './record';
 export { convertModel, downloadModel, modelInfo, pretrainedWeights } from './models';
+export type { DownloadProgress } from './download';
 export type {
   ConvertModelOptions,
   DownloadedModel,
   DownloadModelOptions,
-  DownloadProgress,
   ModelFile,
   ModelInfo,
   PretrainedWeights,

@@ -1,11 +1,11 @@
 // Pretrained VGG-19 weights, made into the TorchScript model the engine runs: downloaded from
 // where they are published, or converted from a state dict already on disk. No Python needed.
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import { readStateDict } from './checkpoint';
+import { downloadToFile, type DownloadProgress } from './download';
 import { temporaryPathBeside, writeAtomically } from './files';
 import { addon } from './native';
 import { checkFile, invalid, oneOf, writablePath } from './checks';
@@ -55,12 +55,6 @@ export interface ConvertModelOptions {
   normalizeOn?: ImageInput | ImageInput[];
   /** The pooling the normalisation runs with, as the runs that use the model should: default avg. */
   pooling?: Pooling;
-}
-
-export interface DownloadProgress {
-  receivedBytes: number;
-  /** From the server's Content-Length; undefined when it sent none. */
-  totalBytes?: number;
 }
 
 export interface DownloadModelOptions {
@@ -211,54 +205,6 @@ export async function convertModel(options: ConvertModelOptions): Promise<ModelF
 }
 
 /**
- * Fetches `url` into `path`, calling `onProgress` as data arrives, and returns the SHA-256 of
- * what arrived. Rejects with an AbortError when `signal` aborts, and gives up when no data
- * comes for `timeoutMs`.
- */
-async function fetchToFile(
-  url: string,
-  path: string,
-  timeoutMs: number,
-  onProgress?: (event: DownloadProgress) => void,
-  signal?: AbortSignal,
-): Promise<string> {
-  const stalled = new AbortController();
-  let timer = setTimeout(() => stalled.abort(), timeoutMs);
-  const file = await open(path, 'w');
-  try {
-    const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, stalled.signal]) : stalled.signal });
-    if (!response.ok || !response.body)
-      throw new Error(`Downloading ${url} failed: HTTP ${response.status} ${response.statusText}`);
-    const length = response.headers.get('content-length');
-    const totalBytes = length === null ? undefined : Number(length);
-    const hash = createHash('sha256');
-    let receivedBytes = 0;
-    for await (const chunk of response.body) {
-      clearTimeout(timer);
-      timer = setTimeout(() => stalled.abort(), timeoutMs);
-      hash.update(chunk);
-      await file.write(chunk);
-      receivedBytes += chunk.length;
-      onProgress?.({ receivedBytes, totalBytes });
-    }
-    if (totalBytes !== undefined && receivedBytes !== totalBytes) {
-      throw new Error(`Downloading ${url} failed: it ended after ${receivedBytes} of ${totalBytes} bytes`);
-    }
-    return hash.digest('hex');
-  } catch (error) {
-    if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-    if (stalled.signal.aborted) throw new Error(`Downloading ${url} failed: no data arrived for ${timeoutMs / 1000} s`);
-    const { message, cause } = error as Error;
-    if (message.startsWith(`Downloading ${url}`)) throw error;
-    // fetch's own errors ('fetch failed', 'terminated') keep what happened in their cause.
-    throw new Error(`Downloading ${url} failed: ${(cause as Error | undefined)?.message ?? message}`);
-  } finally {
-    clearTimeout(timer);
-    await file.close();
-  }
-}
-
-/**
  * Downloads pretrained VGG-19 weights, checks them against their published SHA-256 and converts
  * them into the TorchScript model neural-style runs (by default `vgg19.pt` in the model cache, which runs
  * then find without being told). The weights file itself (about 575 MB, with the classifier a
@@ -283,7 +229,11 @@ export async function downloadModel(options: DownloadModelOptions = {}): Promise
 
   const download = temporaryPathBeside(output, 'download');
   try {
-    const sha256 = await fetchToFile(url, download, timeoutMs, options.onProgress, options.signal);
+    const { sha256 } = await downloadToFile(url, download, {
+      timeoutMs,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
     if (!sha256.startsWith(expected.toLowerCase())) {
       throw new Error(
         `The file downloaded from ${url} has SHA-256 ${sha256}, expected one beginning ${expected.toLowerCase()}: it is not the file expected, or it was damaged on the way`,

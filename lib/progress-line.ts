@@ -1,7 +1,9 @@
 // What the command line shows while a run goes on. On a terminal: one line, redrawn in place, with
 // the iteration, the loss, iterations a second and the time left, and before the first iteration
 // a line saying that the model loads and the targets are computed. Elsewhere (a file, a pipe):
-// a plain line every `printIter` iterations, which logs keep.
+// a plain line every `printIter` iterations, which logs keep. A download's line is the same: on
+// a terminal the bytes, the rate and the time left, redrawn; elsewhere a line at each tenth.
+import type { DownloadProgress } from './download';
 import type { ProgressEvent } from './options';
 
 export interface ProgressStream {
@@ -19,22 +21,47 @@ function duration(seconds: number): string {
   return hours > 0 ? `${hours}:${two(minutes)}:${two(rest)}` : `${minutes}:${two(rest)}`;
 }
 
-export class ProgressLine {
-  private first?: ProgressEvent;
-  private drawnAt = -Infinity;
+/** One line redrawn in place on a terminal. */
+class LiveLine {
+  protected drawnAt = -Infinity;
   private drawn = false;
 
   /** `now` is a clock in milliseconds; a redraw comes at most every `redrawMs`. */
   constructor(
-    private readonly stream: ProgressStream,
-    private readonly printIter: number,
-    private readonly now: () => number = () => performance.now(),
-    private readonly redrawMs = 100,
+    protected readonly stream: ProgressStream,
+    protected readonly now: () => number = () => performance.now(),
+    protected readonly redrawMs = 100,
   ) {}
 
-  /** Whether every iteration should be reported to this line (a terminal redraws it). */
+  /** Whether every event should be reported to this line (a terminal redraws it). */
   get live(): boolean {
     return this.stream.isTTY === true;
+  }
+
+  /** Ends the live line, so that what follows starts on a line of its own. */
+  finish(): void {
+    if (this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+
+  protected draw(text: string): void {
+    const width = Math.max(20, (this.stream.columns || 80) - 1);
+    this.stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    this.drawn = true;
+    this.drawnAt = this.now();
+  }
+}
+
+export class ProgressLine extends LiveLine {
+  private first?: ProgressEvent;
+
+  constructor(
+    stream: ProgressStream,
+    private readonly printIter: number,
+    now?: () => number,
+    redrawMs?: number,
+  ) {
+    super(stream, now, redrawMs);
   }
 
   started(): void {
@@ -67,17 +94,33 @@ export class ProgressLine {
       `${scale}Iteration ${event.iteration} / ${event.iterations} · loss ${exponential(event.loss)}${rate}${left}`,
     );
   }
+}
 
-  /** Ends the live line, so that what follows starts on a line of its own. */
-  finish(): void {
-    if (this.drawn) this.stream.write('\n');
-    this.drawn = false;
-  }
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-  private draw(text: string): void {
-    const width = Math.max(20, (this.stream.columns || 80) - 1);
-    this.stream.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
-    this.drawn = true;
-    this.drawnAt = this.now();
+export class DownloadLine extends LiveLine {
+  private readonly startedAt = this.now();
+  private reported = -1;
+
+  update({ receivedBytes, totalBytes }: DownloadProgress): void {
+    const of = totalBytes ? ` of ${megabytes(totalBytes)}` : '';
+    if (!this.live) {
+      const tenth = totalBytes ? Math.floor((receivedBytes / totalBytes) * 10) : Math.floor(receivedBytes / 50e6);
+      if (tenth === this.reported) return;
+      this.reported = tenth;
+      this.stream.write(`Downloaded ${megabytes(receivedBytes)}${of}\n`);
+      return;
+    }
+    const done = totalBytes !== undefined && receivedBytes >= totalBytes;
+    if (!done && this.now() - this.drawnAt < this.redrawMs) return;
+    const seconds = (this.now() - this.startedAt) / 1000;
+    const perSecond = seconds > 0 ? receivedBytes / seconds : undefined;
+    const rate = perSecond === undefined ? '' : ` · ${megabytes(perSecond)}/s`;
+    const left =
+      perSecond === undefined || !totalBytes || done
+        ? ''
+        : ` · ${duration((totalBytes - receivedBytes) / perSecond)} left`;
+    const percent = totalBytes ? ` (${Math.floor((receivedBytes / totalBytes) * 100)}%)` : '';
+    this.draw(`Downloaded ${megabytes(receivedBytes)}${of}${percent}${rate}${left}`);
   }
 }

@@ -3,9 +3,13 @@
 // built with those checks off): a changed weight runs unseen, and damage that fails a load
 // partway leaves the tensors read so far allocated for the life of the process. So the
 // checksums are checked here first, and for the state dicts lib/checkpoint.ts reads as well.
-import { open, type FileHandle } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { crc32, inflateRaw } from 'node:zlib';
+import { createInflateRaw, crc32, inflateRaw } from 'node:zlib';
 
 import { readAt, readInto } from './files';
 
@@ -16,6 +20,8 @@ export interface ZipEntry {
   compressedSize: number;
   size: number;
   localHeader: number;
+  /** The Unix permissions the archive records (0 where it records none). */
+  mode: number;
 }
 
 /** The entries of the zip archive `file`, by name, from its central directory. */
@@ -31,7 +37,7 @@ export async function readZipDirectory(file: FileHandle, size: number, source: s
   const directoryOffset = tail.readUInt32LE(endRecord + 16);
   // Zip64 marks these fields so; a VGG-19 (0.5 GB with its classifier) never needs it.
   if (directoryOffset === 0xffffffff || count === 0xffff)
-    throw new Error(`${source} is larger than 4 GB, which no VGG-19 is`);
+    throw new Error(`${source} is a zip64 archive (larger than 4 GB), which this reader does not read`);
   // Found by fuzzing: a directory recorded past the file's end made Node's read abort the process.
   if (directoryOffset + directorySize > size) throw new Error(`${source} has a damaged zip directory`);
   const directory = await readAt(file, directoryOffset, directorySize, source);
@@ -47,6 +53,7 @@ export async function readZipDirectory(file: FileHandle, size: number, source: s
       compressedSize: directory.readUInt32LE(at + 20),
       size: directory.readUInt32LE(at + 24),
       localHeader: directory.readUInt32LE(at + 42),
+      mode: (directory.readUInt32LE(at + 38) >>> 16) & 0o777,
     };
     // Every read of an entry stays within the file: its header and data, and a stored entry's
     // size is its data's.
@@ -144,5 +151,66 @@ export async function verifyTorchScript(path: string, source: string): Promise<v
       `${source} is a zip archive but not a TorchScript model` +
         (stateDict ? ': it holds a state dict, which convert-model turns into one' : ': save one with torch.jit.save'),
     );
+  }
+}
+
+/** A file's CRC-32 and size as it streams past, refusing more than `limit` bytes. */
+class Checksummer extends Transform {
+  checksum = 0;
+  bytes = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly tooLong: () => Error,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: string, done: (error?: Error | null, data?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) return done(this.tooLong());
+    this.checksum = crc32(chunk, this.checksum);
+    done(null, chunk);
+  }
+}
+
+/**
+ * Unpacks the zip archive at `path` into the folder `destination` (which it makes), streaming
+ * each entry and checking its size and CRC-32 against the directory's. Refuses names that would
+ * land outside `destination`. The caller removes `destination` when this fails.
+ */
+export async function extractZip(path: string, destination: string, source: string): Promise<number> {
+  const file = await open(path, 'r');
+  try {
+    const entries = await readZipDirectory(file, (await file.stat()).size, source);
+    for (const [name, entry] of entries) {
+      const parts = name.split('/');
+      if (name.startsWith('/') || name.includes('\\') || parts.some((part) => part === '..'))
+        throw new Error(`${source} has an entry named ${JSON.stringify(name)}, which would unpack outside its folder`);
+      const target = join(destination, ...parts);
+      if (name.endsWith('/')) {
+        await mkdir(target, { recursive: true });
+        continue;
+      }
+      if (entry.method !== 0 && entry.method !== 8)
+        throw new Error(
+          `${source} has its entry ${name} compressed with zip method ${entry.method}, which is not deflate`,
+        );
+      await mkdir(dirname(target), { recursive: true });
+      const start = await zipEntryStart(file, entry, source);
+      const damaged = () =>
+        new Error(`${source} is damaged: its entry ${name} does not match the size or checksum recorded for it`);
+      const checked = new Checksummer(entry.size, damaged);
+      const stages: NodeJS.ReadableStream[] = [];
+      if (entry.compressedSize > 0)
+        stages.push(file.createReadStream({ start, end: start + entry.compressedSize - 1, autoClose: false }));
+      else stages.push(Readable.from([]));
+      if (entry.method === 8) stages.push(createInflateRaw());
+      await pipeline([...stages, checked, createWriteStream(target, { mode: entry.mode || 0o644 })]).catch((error) => {
+        throw (error as NodeJS.ErrnoException).code?.startsWith('Z_') ? damaged() : error;
+      });
+      if (checked.bytes !== entry.size || checked.checksum !== entry.crc32) throw damaged();
+    }
+    return entries.size;
+  } finally {
+    await file.close();
   }
 }

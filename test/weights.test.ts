@@ -6,7 +6,8 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { readStateDict } from '../lib/checkpoint';
-import { convertModel, downloadModel, DownloadProgress } from '../lib/models';
+import type { DownloadProgress } from '../lib/download';
+import { convertModel, downloadModel } from '../lib/models';
 import { stylize } from '../lib/stylize';
 import {
   atomicWriteOf,
