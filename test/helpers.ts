@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
 
 import type { RgbImage } from '../lib/options';
@@ -208,3 +209,39 @@ export const randomRunFlags = (image: string, imageSize: number, iterations: num
   ...['--content', image, '--style', image, '--model', 'random'],
   ...['--image-size', String(imageSize), '--iterations', String(iterations)],
 ];
+
+/** A zip archive of `entries`, deflated, with Unix permissions: as the LibTorch archives are made. */
+export function zipArchive(entries: { name: string; data: Buffer; mode?: number }[]): Buffer {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const { name, data, mode = 0o644 } of entries) {
+    const packed = deflateRawSync(data, { level: 1 });
+    const fields = Buffer.alloc(26);
+    fields.writeUInt16LE(20, 0); // version needed
+    fields.writeUInt16LE(8, 4); // deflate
+    fields.writeUInt32LE(crc32(data), 10);
+    fields.writeUInt32LE(packed.length, 14);
+    fields.writeUInt32LE(data.length, 18);
+    fields.writeUInt16LE(Buffer.byteLength(name), 22);
+    const nameBytes = Buffer.from(name);
+    const local = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), fields, nameBytes, packed]);
+    const record = Buffer.alloc(46);
+    record.write('PK\x01\x02', 0, 'latin1');
+    record.writeUInt16LE(0x031e, 4); // made by Unix
+    fields.copy(record, 6, 0, 26);
+    record.writeUInt32LE(((0o100000 | mode) << 16) >>> 0, 38);
+    record.writeUInt32LE(offset, 42);
+    central.push(record, nameBytes);
+    locals.push(local);
+    offset += local.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.write('PK\x05\x06', 0, 'latin1');
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
