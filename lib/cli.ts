@@ -150,7 +150,7 @@ type Arguments<Flags extends Record<string, yargs.Options>> = yargs.ArgumentsCam
 
 const print = (line: unknown) => process.stdout.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
 
-const commands = ['download-model', 'convert-model', 'model', 'plot', 'doctor', 'setup'];
+const commands = ['download-model', 'convert-model', 'model', 'plot', 'doctor', 'setup', 'bundle'];
 
 /** yargs's "Unknown argument(s): a, b" as this command line says it, with the nearest of `known`. */
 function unknownArguments(message: string, known: string[]): Error | undefined {
@@ -261,6 +261,12 @@ export async function main(
       () => setupCommand(),
     )
     .command(
+      'bundle <folder>',
+      'Write the addon and the LibTorch libraries it loads into one folder that runs wherever it is moved (NEURAL_STYLE_ADDON=FOLDER/neural_style.node)',
+      (command) => command.positional('folder', { type: 'string', describe: 'A new or empty folder' }),
+      (args) => bundleCommand(args.folder as string),
+    )
+    .command(
       'doctor',
       'Say what this installation has (addon, LibTorch, BLAS, CPU, threads, model) and how to fix what is wrong',
       (command) => command.options({ json: { type: 'boolean', default: false, describe: 'Print the report as JSON' } }),
@@ -348,6 +354,13 @@ async function modelInfoCommand(file: string, json: boolean): Promise<void> {
 function setupCommand(): void {
   const install = spawnSync(process.execPath, [join(__dirname, '..', 'scripts', 'install.js')], { stdio: 'inherit' });
   if (install.status !== 0) throw new Error('setup failed: see the messages above');
+}
+
+async function bundleCommand(folder: string): Promise<void> {
+  const { bundle } = await import('./bundle');
+  const written = await bundle({ output: folder });
+  print(`Wrote ${written.addon} with ${written.libraries.join(', ')}`);
+  print(`Point the package at it with NEURAL_STYLE_ADDON=${written.addon}`);
 }
 
 async function doctorCommand(json: boolean): Promise<void> {

@@ -1,6 +1,8 @@
 export { stylize, AbortError } from './stylize';
 export type { Result } from './stylize';
 export { defaults, modelHome } from './options';
+export { bundle } from './bundle';
+export type { Bundle, BundleOptions } from './bundle';
 export { lossPlot } from './plot';
 export { readRecord } from './record';
 export type { RecordedInput, RecordedIteration, RunRecord } from './record';

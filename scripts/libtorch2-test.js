@@ -45,7 +45,8 @@ const mirror = 'http://deb.debian.org/debian';
 const sharedLibraryName = /\.so(\.|$)/;
 // The suites that test the build machinery against the system's LibTorch, not the addon. (The
 // CUDA source check does run: Torch_DIR points its compiler at that LibTorch's c10/cuda headers.)
-const systemOnly = ['test/package\\.test\\.ts$', 'test/libtorch-discovery\\.test\\.ts$'];
+// The bundle test hides the system's LibTorch folder, and this one's folder holds its C library too.
+const systemOnly = ['test/package\\.test\\.ts$', 'test/libtorch-discovery\\.test\\.ts$', 'test/bundle\\.test\\.ts$'];
 
 function run(command, args, options = {}) {
   process.stderr.write(`libtorch2-test: ${command} ${args.join(' ')}\n`);

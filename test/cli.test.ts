@@ -317,11 +317,11 @@ test('a bare neural-style prints the help', () => {
 test.each([
   [
     ['paint'],
-    'Unknown command paint: the commands are download-model, convert-model, model, plot, doctor, setup, or none to stylize',
+    'Unknown command paint: the commands are download-model, convert-model, model, plot, doctor, setup, bundle, or none to stylize',
   ],
   [
     ['donwload-model'],
-    'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, model, plot, doctor, setup, or none to stylize',
+    'Unknown command donwload-model: did you mean download-model? the commands are download-model, convert-model, model, plot, doctor, setup, bundle, or none to stylize',
   ],
   [['--num-iterations', '3'], 'Unknown flag --num-iterations (did you mean --iterations?)'],
 ])('%j is one line that says what is wrong', (args, message) => {
