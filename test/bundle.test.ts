@@ -103,7 +103,11 @@ test.each([
     () => '/nonexistent/bundle',
     /^output's folder does not exist: \/nonexistent$/,
   ],
-  ['no folder', () => undefined, /^Expected the path of a folder to write for output but received undefined of type undefined$/],
+  [
+    'no folder',
+    () => undefined,
+    /^Expected the path of a folder to write for output but received undefined of type undefined$/,
+  ],
 ])('output: %s', async (_title, output, message) => {
   await expect(bundle({ output: output() as string })).rejects.toThrow(message);
 });
