@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { invalid } from './checks';
 import { runPath, setRunPath, soname } from './elf';
 import { temporaryPathBeside } from './files';
-import { addon, addonPath } from './native';
+import { addon, addonPath, loadedLibraries } from './native';
 
 export interface BundleOptions {
   /** The folder to write: new, or empty. */
@@ -26,15 +26,6 @@ export interface Bundle {
 // libraries are taken, and the rest (BLAS, OpenMP, the C++ runtime) are the system's to provide.
 const systemFolders = /^\/(usr\/)?(local\/)?lib(32|64|x32)?(\/|$)/;
 const libtorchLibrary = /^lib(torch|c10|shm)[\w-]*\.so/;
-
-/** The shared libraries this process has loaded, from /proc/self/maps. */
-function loadedLibraries(): string[] {
-  const paths = readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .map((line) => line.split(/\s+/)[5])
-    .filter((path): path is string => path !== undefined && /\.so(\.|$)/.test(path));
-  return [...new Set(paths)];
-}
 
 /**
  * Writes the addon in use and the LibTorch libraries it loads into `output`: every library it

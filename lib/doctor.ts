@@ -1,12 +1,12 @@
 // `neural-style doctor`: what this installation has and where each part came from, and for each
 // problem found, the command that fixes it.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 
 import { cgroupCpuQuota, cpuBfloat16, usableCpus } from './cpus';
-import { addon, addonPath, buildCommand, NativeRuntimeInfo } from './native';
+import { addon, addonPath, buildCommand, loadedLibraries, NativeRuntimeInfo } from './native';
 import { cachedModelPath, modelHome } from './options';
 
 const packageRoot = resolve(__dirname, '..');
@@ -23,7 +23,15 @@ export interface DoctorReport {
   node: { version: string; modules: string; napi: string };
   addon: { path: string; loaded: boolean; error?: string };
   /** With the addon loaded: its LibTorch. */
-  libtorch?: { version: string; library?: string; cxx11Abi: boolean; cudaDevices: number; cpuCapability?: string };
+  libtorch?: {
+    version: string;
+    library?: string;
+    /** Where it came from, told by where it lies. */
+    source?: string;
+    cxx11Abi: boolean;
+    cudaDevices: number;
+    cpuCapability?: string;
+  };
   /** The BLAS LibTorch's matrix products (the Gram matrices') go through, and OpenBLAS's core type. */
   blas?: { library?: string; openblasCore?: string; forcedCoreType?: string };
   cpu: { model: string; logical: number; bfloat16?: boolean; onednnIsa?: string };
@@ -34,13 +42,16 @@ export interface DoctorReport {
   problems: Problem[];
 }
 
-/** The libraries of this process whose file name matches `pattern`. */
-function loadedLibrary(pattern: RegExp): string | undefined {
-  if (process.platform !== 'linux') return undefined;
-  return readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .map((line) => line.split(/\s+/)[5])
-    .find((path) => path !== undefined && pattern.test(path));
+/** The first library of this process whose path matches `pattern`. */
+const loadedLibrary = (pattern: RegExp) => loadedLibraries().find((path) => pattern.test(path));
+
+/** Where the LibTorch at `library` came from, by its place. */
+function libtorchSource(library: string | undefined): string | undefined {
+  if (library === undefined) return undefined;
+  if (library.startsWith(join(modelHome(), 'libtorch') + sep)) return 'the official archive fetched into the cache';
+  if (/\/site-packages\/torch\/lib\//.test(library)) return "a Python's torch";
+  if (/^\/(usr\/)?lib/.test(library)) return "the system's libtorch-dev";
+  return 'LIBTORCH or Torch_DIR';
 }
 
 /**
@@ -98,12 +109,13 @@ export function doctor(): DoctorReport {
     addonError = (error as Error).message;
     problems.push({
       problem: addonError,
-      fix: /apt-get/.test(addonError) ? `sudo apt-get install libtorch-dev, then ${buildCommand}` : buildCommand,
+      fix: buildCommand,
     });
   }
 
   const forcedCoreType = process.env.OPENBLAS_CORETYPE;
   const blasLibrary = runtime && loadedLibrary(/blas/i);
+  const torchLibrary = runtime && loadedLibrary(/libtorch_cpu\.so/);
   const quota = process.platform === 'linux' ? cgroupCpuQuota() : Infinity;
   const threads = usableCpus();
   const why =
@@ -145,7 +157,8 @@ export function doctor(): DoctorReport {
     ...(runtime && {
       libtorch: {
         version: runtime.torchVersion,
-        library: loadedLibrary(/libtorch_cpu\.so/),
+        library: torchLibrary,
+        source: libtorchSource(torchLibrary),
         cxx11Abi: runtime.cxx11Abi,
         cudaDevices: runtime.cudaDevices,
         cpuCapability: /CPU capability usage: (\S+)/.exec(runtime.buildConfig)?.[1],
@@ -179,7 +192,7 @@ export function doctorLines(report: DoctorReport): string[] {
   ];
   if (libtorch) {
     lines.push(
-      `libtorch:  ${libtorch.version} from ${libtorch.library ?? 'an unknown path'}, C++11 ABI ${libtorch.cxx11Abi ? 'on' : 'off'}, ` +
+      `libtorch:  ${libtorch.version} from ${libtorch.library ?? 'an unknown path'}${libtorch.source ? ` (${libtorch.source})` : ''}, C++11 ABI ${libtorch.cxx11Abi ? 'on' : 'off'}, ` +
         `ATen's CPU code ${libtorch.cpuCapability ?? 'unknown'}, ${libtorch.cudaDevices} CUDA device(s)`,
     );
     lines.push(

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import type { GreyImage } from './image-input';
@@ -190,6 +190,16 @@ export function nativeStylizeOptions(
   };
 }
 
+/** The shared libraries this process has mapped (from /proc/self/maps; none known elsewhere than Linux). */
+export function loadedLibraries(): string[] {
+  if (process.platform !== 'linux') return [];
+  const paths = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((line) => line.split(/\s+/)[5])
+    .filter((path): path is string => path !== undefined && /\.so(\.|$)/.test(path));
+  return [...new Set(paths)];
+}
+
 /** Where the addon is loaded from: NEURAL_STYLE_ADDON (a .node file) overrides the build's. */
 export const addonPath = process.env.NEURAL_STYLE_ADDON
   ? resolve(process.env.NEURAL_STYLE_ADDON)
@@ -214,7 +224,7 @@ function loadAddon(): NativeAddon {
     if (/lib(torch|c10)[^:]*\.so/.test(message)) {
       throw new Error(
         `The neural-style native addon cannot find LibTorch (${message.split('\n')[0]}). ` +
-          `Install it with: sudo apt-get install libtorch-dev, then rebuild with: ${buildCommand}`,
+          `Rebuild it with: ${buildCommand}, which finds LibTorch or gets one`,
       );
     }
     throw new Error(

@@ -28,6 +28,10 @@ test('with the addon and a model: what each part is and where it came from, and 
     threads: { count: expect.any(Number), why: expect.stringContaining('affinity') },
   });
   expect(report!.libtorch!.library).toMatch(/libtorch_cpu\.so/);
+  // Told by where it lies: the system's folder here, another LibTorch's in npm run test:libtorch2.
+  expect(report!.libtorch!.source).toBe(
+    report!.libtorch!.library!.startsWith('/usr/lib/') ? "the system's libtorch-dev" : 'LIBTORCH or Torch_DIR',
+  );
   // oneDNN tells its instruction set from a run in a child process.
   expect(report!.cpu.onednnIsa).toBeDefined();
 });

@@ -82,6 +82,6 @@ test('an addon whose LibTorch libraries are gone makes that call name the librar
   const result = requirePackage(join(dir, 'neural_style.node'));
   expect(result.status).not.toBe(0);
   expect(result.stderr).toMatch(
-    /The neural-style native addon cannot find LibTorch \(libc10\.so\.0\.0: cannot open shared object file.*\)\. Install it with: sudo apt-get install libtorch-dev, then rebuild with: cd .* && npm run setup/,
+    /The neural-style native addon cannot find LibTorch \(libc10\.so\.0\.0: cannot open shared object file.*\)\. Rebuild it with: cd .* && npm run setup, which finds LibTorch or gets one/,
   );
 });

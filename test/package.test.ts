@@ -258,6 +258,13 @@ const skipped = npm.unavailable ?? (systemLibtorch ? undefined : 'no system LibT
         );
         expect(existsSync(join(app, 'out.png'))).toBe(true);
         expect((await run(bin, ['--version'])).stdout.trim()).toBe(manifest.version);
+        // doctor tells where that LibTorch came from (and, with no model in the cache, exits 1 naming the fix).
+        const report = JSON.parse((await runAs(nobody, bin, ['doctor', '--json'], { cwd: app, env })).stdout);
+        expect(report.libtorch).toMatchObject({
+          library: expect.stringContaining(libtorch),
+          source: 'the official archive fetched into the cache',
+        });
+        expect(report.problems).toEqual([expect.objectContaining({ fix: 'npx neural-style download-model' })]);
       } finally {
         server.closeAllConnections();
         server.close();
