@@ -36,7 +36,7 @@ Objective::Objective(const Vgg& vgg, const LossOptions& options, const torch::Te
 
   torch::NoGradGuard noGrad;
   auto contentFeatures = vgg.features(content, options.contentLayers);
-  for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer]);
+  for (const auto& layer : options.contentLayers) contentTargets_.push_back(contentFeatures[layer].to(torch::kFloat));
   // Each mask at each style layer's size, the size the optimised image's activations have there.
   std::map<std::string, torch::Tensor> layerSizes;
   if (!masks.empty()) {

@@ -212,10 +212,8 @@ std::map<std::string, torch::Tensor> Vgg::features(const torch::Tensor& x,
         activation = maxPooling_ ? torch::max_pool2d(activation, 2, 2) : torch::avg_pool2d(activation, 2, 2);
         break;
     }
-    if (std::find(names.begin(), names.end(), layer.name) != names.end()) {
-      // Gram matrices sum over every pixel: in float32, as are all the losses.
-      wanted[layer.name] = activation.to(torch::kFloat);
-    }
+    // In the network's precision: the losses take them to float32 where they need it.
+    if (std::find(names.begin(), names.end(), layer.name) != names.end()) wanted[layer.name] = activation;
   }
   return wanted;
 }
