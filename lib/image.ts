@@ -7,6 +7,11 @@ import { CheckedImageInput, GreyImage, outputFormats, OutputFormat, RgbImage } f
 
 export type { OutputFormat } from './image-input';
 
+// libvips keeps the results of recent operations (up to 50 MB) in case the same ones come again;
+// a run's images are read once, and the cache was what stayed resident after runs (an aborted run
+// left 50 to 60 MB until the next). An app that wants it can call sharp.cache() with its limits.
+sharp.cache(false);
+
 function unreadable(input: CheckedImageInput, name: string, error: unknown): Error {
   const source =
     typeof input === 'string'
