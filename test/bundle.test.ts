@@ -20,8 +20,9 @@ const namespaces =
 test('the bundle holds the addon, pointed at its own folder, and the LibTorch libraries it loads', async () => {
   const written = await bundle({ output: join(temporaryDir(), 'bundle') });
   expect(readdirSync(dirname(written.addon)).sort()).toEqual(['neural_style.node', ...written.libraries].sort());
-  expect(written.libraries.some((name) => name.startsWith('libtorch_cpu.so'))).toBe(true);
-  expect(written.libraries.filter((name) => libtorchLibrary.test(name)).length).toBeGreaterThanOrEqual(3);
+  // The two every addon needs (an as-needed link, as node-gyp's, leaves out the empty libtorch.so).
+  for (const library of ['libtorch_cpu.so', 'libc10.so'])
+    expect(written.libraries.some((name) => name.startsWith(library))).toBe(true);
   expect(runPath(readFileSync(written.addon), written.addon)).toEqual({ path: '$ORIGIN', transitive: true });
   // The addon in use is left as it was.
   expect(runPath(readFileSync(addonPath), addonPath)?.path).not.toBe('$ORIGIN');
