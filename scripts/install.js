@@ -42,13 +42,15 @@ const hasGpu = () => {
   return list.status === 0 && /^GPU \d/m.test(list.stdout);
 };
 
-/** The environment the build finds LibTorch with: LIBTORCH set to a fetched one where needed. */
+/**
+ * The environment the build finds LibTorch with (LIBTORCH set to a fetched one where needed), and
+ * the LibTorch the build will use there.
+ */
 async function libtorchEnvironment() {
   const env = { ...process.env };
   if (!env.NEURAL_STYLE_LIBTORCH) {
-    if (env.LIBTORCH || env.Torch_DIR) return env;
-    const { settings } = probeLibtorch(env);
-    if (settings) return env;
+    const found = probeLibtorch(env);
+    if (found.settings || env.LIBTORCH || env.Torch_DIR) return { env, ...found };
     log(
       'this machine has no LibTorch (LIBTORCH, Torch_DIR, a Python with torch, libtorch-dev): fetching the official one',
     );
@@ -64,7 +66,7 @@ async function libtorchEnvironment() {
     line.finish();
   }
   log(`LibTorch unpacked in ${env.LIBTORCH}`);
-  return env;
+  return { env, ...probeLibtorch(env) };
 }
 
 /** Every file under `folder`, sorted, for the build's key. */
@@ -109,8 +111,7 @@ async function build() {
     for (const [tool, install] of missing) log(`the build needs ${tool}: ${install}`);
     throw new Error(`cannot build the addon without ${missing.map(([tool]) => tool).join(' and ')}`);
   }
-  const env = await libtorchEnvironment();
-  const { settings: libtorch, reason } = probeLibtorch(env);
+  const { env, settings: libtorch, reason } = await libtorchEnvironment();
   // CMake says itself what to install when it finds no LibTorch (cmake/libtorch.cmake).
   if (!libtorch) throw new Error(`no LibTorch to build against:\n${reason}`);
   const cached = cachedAddonPath(libtorch);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { fetchLibtorch, fetchedLibtorchRoot, libtorchRequest } from '../lib/libtorch';
-import { changeZipEntry, temporaryDir, zipArchive } from './helpers';
+import { changeZipEntry, refusedPort, temporaryDir, zipArchive } from './helpers';
 
 const noGpu = (): boolean => false;
 const official = 'https://download.pytorch.org/libtorch';
@@ -171,10 +171,7 @@ describe('fetchLibtorch', () => {
     });
 
     test('a connection refused: no network', async () => {
-      const closed = createServer();
-      await new Promise<void>((listening) => closed.listen(0, '127.0.0.1', listening));
-      const { port } = closed.address() as AddressInfo;
-      await new Promise((closing) => closed.close(closing));
+      const port = await refusedPort();
       await expect(
         fetchLibtorch(libtorchRequest({ NEURAL_STYLE_LIBTORCH_MIRROR: `http://127.0.0.1:${port}` }, noGpu)),
       ).rejects.toThrow(

@@ -15,6 +15,7 @@ import {
   fixture,
   patternPng,
   referencePython,
+  refusedPort,
   temporaryDir,
   watchFolder,
 } from './helpers';
@@ -350,10 +351,7 @@ describe('downloadModel fetches weights, checks their SHA-256 and converts them'
     });
 
     test('a server that is not there', async () => {
-      const closed = createServer();
-      await new Promise<void>((listening) => closed.listen(0, '127.0.0.1', listening));
-      const { port } = closed.address() as AddressInfo;
-      await new Promise((closing) => closed.close(closing));
+      const port = await refusedPort();
       await expect(
         downloadModel({ url: `http://127.0.0.1:${port}/vgg19.pth`, output: join(failing, 'vgg19.pt') }),
       ).rejects.toThrow(/failed: connect ECONNREFUSED/);
