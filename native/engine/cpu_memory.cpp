@@ -11,6 +11,8 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <sys/mman.h>
+
 #include <mutex>
 #include <new>
 #include <string>
@@ -24,6 +26,27 @@ namespace {
 
 constexpr size_t kAlignment = 64;  // what c10's own CPU allocator guarantees
 constexpr size_t kNoBudget = SIZE_MAX;
+// Blocks from this size up are mapped and unmapped by the pool itself. From glibc's heaps, where
+// its raised mmap threshold puts them after a first run, freed activations stayed resident past
+// the trim at a run's end now and then: 12 to 50 MB after 1 run in 6 at 256x192 (LibTorch 2.6).
+constexpr size_t kMappedFrom = size_t{1} << 20;
+
+void* systemAllocate(size_t size) {
+  if (size >= kMappedFrom) {
+    void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return data == MAP_FAILED ? nullptr : data;
+  }
+  void* data = nullptr;
+  return posix_memalign(&data, kAlignment, size) == 0 ? data : nullptr;
+}
+
+void systemFree(void* data, size_t size) {
+  if (size >= kMappedFrom) {
+    munmap(data, size);
+  } else {
+    std::free(data);
+  }
+}
 
 // LibTorch 2.3 made Allocator::allocate non-const.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
@@ -52,7 +75,7 @@ void releaseFreeBlocks(Pool& p) {
     for (void* data : blocks) {
       p.sizes.erase(data);
       p.heldBytes -= size;
-      std::free(data);
+      systemFree(data, size);
     }
   }
   p.freeBlocks.clear();
@@ -69,19 +92,21 @@ std::string gib(size_t bytes) {
 // this one was installed: unknown pointers go straight back to the system.
 void giveBack(void* data) {
   Pool& p = pool();
+  size_t size = 0;  // stays 0 for a pointer the pool did not hand out
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     auto known = p.sizes.find(data);
     if (known != p.sizes.end()) {
+      size = known->second;
       if (p.activeRuns > 0) {
-        p.freeBlocks[known->second].push_back(data);
+        p.freeBlocks[size].push_back(data);
         return;
       }
-      p.heldBytes -= known->second;
+      p.heldBytes -= size;
       p.sizes.erase(known);
     }
   }
-  std::free(data);
+  systemFree(data, size);
 }
 
 class ReusingCpuAllocator final : public c10::Allocator {
@@ -126,8 +151,8 @@ class ReusingCpuAllocator final : public c10::Allocator {
             {{"heldBytes", static_cast<double>(p.heldBytes)}, {"budgetBytes", static_cast<double>(p.budget)}});
       }
     }
-    void* data = nullptr;
-    if (posix_memalign(&data, kAlignment, size) != 0) throw std::bad_alloc();
+    void* data = systemAllocate(size);
+    if (data == nullptr) throw std::bad_alloc();
     p.sizes[data] = size;
     p.heldBytes += size;
     return data;
